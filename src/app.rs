@@ -1,0 +1,28 @@
+//! The shared state of a running server, built once by `server.rs` and handed to every
+//! transport and every call.
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::metrics::Metrics;
+use crate::rpc::ratelimit::RateLimits;
+use crate::rpc::registry::Registry;
+
+pub struct App {
+    pub config: Config,
+    pub db: Db,
+    pub clock: Clock,
+    pub registry: Registry,
+    /// The OpenRPC document, built once from the registry.
+    pub openrpc: Value,
+    pub metrics: Metrics,
+    pub rate_limits: RateLimits,
+    /// Cancelled when the server begins a graceful shutdown.
+    pub shutdown: CancellationToken,
+    /// Long-lived connection tasks (WebSockets) that shutdown waits for.
+    pub connections: TaskTracker,
+}

@@ -1,0 +1,188 @@
+//! Configuration: the embedded default, merged with an optional TOML file, then
+//! environment variables and flags (those two are resolved by the CLI, see `main.rs`).
+//!
+//! Every error names where it came from: the file, the key and the reason, so that a
+//! bad deployment fails at start instead of at the first call that needs the value.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The default configuration, compiled into the binary.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// Rate-limit classes by name; every action declaration names one.
+    pub rate_limits: BTreeMap<String, RateLimit>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub public_origin: String,
+    pub shutdown_grace_s: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+/// Values from the environment or the command line; each wins over the files.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+    pub public_origin: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {file}: cannot read: {reason}")]
+    Read { file: PathBuf, reason: std::io::Error },
+    #[error("config {file}: {reason}")]
+    Syntax { file: String, reason: String },
+    #[error("config {file}: key `{key}`: {reason}")]
+    Key { file: String, key: String, reason: String },
+}
+
+impl Config {
+    /// The embedded default, with no file and no overrides.
+    pub fn embedded() -> Config {
+        Config::load(None, &Overrides::default()).expect("the embedded default config is valid")
+    }
+
+    /// Loads the default, merges `file` over it, applies `overrides`, and validates.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut merged = parse_table("<embedded default>", DEFAULT_TOML)?;
+        let source = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|reason| ConfigError::Read { file: path.into(), reason })?;
+                let name = path.display().to_string();
+                merge(&mut merged, parse_table(&name, &text)?);
+                name
+            }
+            None => "<embedded default>".to_owned(),
+        };
+        let mut config: Config = serde_path_to_error::deserialize(merged).map_err(|e| {
+            ConfigError::Key {
+                file: source.clone(),
+                key: e.path().to_string(),
+                reason: e.inner().message().to_owned(),
+            }
+        })?;
+        if let Some(listen) = overrides.listen {
+            config.server.listen = listen;
+        }
+        if let Some(url) = &overrides.database_url {
+            config.server.database_url = url.clone();
+        }
+        if let Some(origin) = &overrides.public_origin {
+            config.server.public_origin = origin.clone();
+        }
+        config.validate().map_err(|(key, reason)| ConfigError::Key { file: source, key, reason })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        let url = &self.server.database_url;
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+            return Err(("server.database_url".into(), "must start with sqlite: or postgres:".into()));
+        }
+        let origin = self.server.public_origin.as_str();
+        let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+        if rest.is_none_or(|host| host.is_empty() || host.contains('/')) {
+            return Err((
+                "server.public_origin".into(),
+                "must be an origin such as https://example.com (scheme and host, no path)".into(),
+            ));
+        }
+        for (name, limit) in &self.rate_limits {
+            if limit.per_minute == 0 || limit.burst == 0 {
+                return Err((format!("rate_limits.{name}"), "per_minute and burst must be at least 1".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the session cookie must carry `Secure`.
+    pub fn https(&self) -> bool {
+        self.server.public_origin.starts_with("https://")
+    }
+}
+
+fn parse_table(file: &str, text: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Syntax { file: file.to_owned(), reason: e.to_string() })
+}
+
+/// Merges `over` into `base`, table by table; any other value in `over` replaces.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("countersign.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), &Overrides::default())
+    }
+
+    #[test]
+    fn embedded_default_loads() {
+        let config = Config::embedded();
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+        assert!(config.rate_limits.contains_key("read"));
+    }
+
+    #[test]
+    fn file_merges_over_default_and_overrides_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[server]\nlisten = \"0.0.0.0:9000\"\n[rate_limits.read]\nburst = 5\n").unwrap();
+        let config = Config::load(Some(&path), &Overrides::default()).unwrap();
+        assert_eq!(config.server.listen.port(), 9000);
+        assert_eq!(config.rate_limits["read"].burst, 5);
+        assert_eq!(config.rate_limits["read"].per_minute, 1200, "untouched keys keep the default");
+        let overrides = Overrides { listen: Some("127.0.0.1:1".parse().unwrap()), ..Default::default() };
+        let config = Config::load(Some(&path), &overrides).unwrap();
+        assert_eq!(config.server.listen.port(), 1);
+    }
+
+    #[test]
+    fn errors_name_file_key_and_reason() {
+        let err = load_text("[server]\nlisten = \"nowhere\"\n").unwrap_err().to_string();
+        assert!(err.contains("countersign.toml") && err.contains("server.listen"), "{err}");
+        let err = load_text("[server]\nlistn = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("unknown field `listn`"), "{err}");
+        let err = load_text("[server\n").unwrap_err().to_string();
+        assert!(err.contains("countersign.toml"), "{err}");
+        let err = load_text("[server]\npublic_origin = \"https://x.io/app\"\n").unwrap_err().to_string();
+        assert!(err.contains("server.public_origin"), "{err}");
+        let err = load_text("[rate_limits.read]\nburst = 0\n").unwrap_err().to_string();
+        assert!(err.contains("rate_limits.read"), "{err}");
+        let err = load_text("[server]\ndatabase_url = \"mysql://x\"\n").unwrap_err().to_string();
+        assert!(err.contains("server.database_url"), "{err}");
+    }
+}

@@ -1,0 +1,30 @@
+//! # countersign
+//!
+//! A JSON-RPC 2.0 action server for consequential actions. Every method is declared as
+//! data in `actions/*.toml` and bound by name to one handler; every call, whichever
+//! transport brings it, takes one path through [`rpc::pipeline`]:
+//!
+//! ```text
+//! transport (POST /rpc, GET /rpc/{method}, /ws)
+//!   → pipeline: declaration → authenticate → authorize → validate → rate limit
+//!   → handler (in one transaction when it has side effects) → commit → post-commit hooks
+//!   → transport encodes the result or the error
+//! ```
+//!
+//! Module map:
+//! - [`transport`]: HTTP, WebSocket, health, metrics — thin adapters;
+//! - [`rpc`]: declarations, registry, pipeline, context, the one error type;
+//! - [`db`]: SQLite and PostgreSQL pools and the one transaction helper;
+//! - [`config`], [`clock`], [`metrics`], [`schemas`]: supporting pieces;
+//! - [`server`]: assembles all of it; [`app`]: the shared state it builds.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod handlers;
+pub mod metrics;
+pub mod rpc;
+pub mod schemas;
+pub mod server;
+pub mod transport;

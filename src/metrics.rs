@@ -1,0 +1,69 @@
+//! Prometheus metrics (served as text at `GET /metrics`): calls by method and outcome,
+//! call latency by method, and open WebSockets.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    method: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    calls: Family<CallLabels, Counter>,
+    latency: Family<MethodLabels, Histogram>,
+    sockets: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs .. ~3.3 s, doubling.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("countersign");
+        let calls = Family::<CallLabels, Counter>::default();
+        let latency = Family::<MethodLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let sockets = Gauge::default();
+        registry.register("rpc_calls", "JSON-RPC calls by method and outcome", calls.clone());
+        registry.register("rpc_call_duration_seconds", "Time to answer a call, by method", latency.clone());
+        registry.register("websockets_open", "Open WebSocket connections", sockets.clone());
+        Metrics { registry, calls, latency, sockets }
+    }
+}
+
+impl Metrics {
+    /// Records one answered call; `outcome` is `ok` or an error kind's name.
+    pub fn record_call(&self, method: &str, outcome: &str, seconds: f64) {
+        let labels = CallLabels { method: method.to_owned(), outcome: outcome.to_owned() };
+        self.calls.get_or_create(&labels).inc();
+        self.latency.get_or_create(&MethodLabels { method: method.to_owned() }).observe(seconds);
+    }
+
+    pub fn socket_opened(&self) {
+        self.sockets.inc();
+    }
+
+    pub fn socket_closed(&self) {
+        self.sockets.dec();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

@@ -1,0 +1,129 @@
+//! What a handler gets: who is calling, the call's database access, the clock, and a
+//! place to queue work that must wait for the commit.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::error::RpcResult;
+use crate::app::App;
+use crate::db::{ConnRef, ReadConn, Tx};
+
+/// Which transport a call came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Post,
+    Get,
+    WebSocket,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Post => "post",
+            Transport::Get => "get",
+            Transport::WebSocket => "ws",
+        }
+    }
+}
+
+/// The credentials a request presented. Debug output never shows the secret.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum Credentials {
+    #[default]
+    None,
+    /// The session cookie's token.
+    Session(String),
+    /// An `Authorization: Bearer` API token.
+    Bearer(String),
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Credentials::None => "None",
+            Credentials::Session(_) => "Session(<redacted>)",
+            Credentials::Bearer(_) => "Bearer(<redacted>)",
+        })
+    }
+}
+
+/// Who is calling and from where, as the transport saw it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub credentials: Credentials,
+    pub ip: Option<IpAddr>,
+    /// The `Origin` header, for the CSRF check of cookie-authenticated mutations.
+    pub origin: Option<String>,
+    pub transport: Transport,
+}
+
+enum CallDb {
+    /// A mutation: everything happens in this transaction.
+    Write(Tx),
+    /// A read: a pooled connection, taken on first use.
+    Read(Option<ReadConn>),
+}
+
+type Hook = Box<dyn FnOnce() + Send>;
+
+/// The context of one call, handed to its handler.
+pub struct Ctx {
+    pub request_id: Uuid,
+    pub caller: Caller,
+    app: Arc<App>,
+    db: CallDb,
+    after_commit: Vec<Hook>,
+}
+
+impl Ctx {
+    pub(crate) fn new(app: Arc<App>, caller: Caller, request_id: Uuid, tx: Option<Tx>) -> Ctx {
+        let db = match tx {
+            Some(tx) => CallDb::Write(tx),
+            None => CallDb::Read(None),
+        };
+        Ctx { request_id, caller, app, db, after_commit: Vec::new() }
+    }
+
+    /// The server's shared state (config, clock, registry).
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// The current time on the server's (injectable) clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.app.clock.now()
+    }
+
+    /// The call's connection: its transaction for a mutation, a read connection otherwise.
+    pub async fn conn(&mut self) -> RpcResult<ConnRef<'_>> {
+        match &mut self.db {
+            CallDb::Write(tx) => Ok(tx.conn()),
+            CallDb::Read(slot) => {
+                if slot.is_none() {
+                    *slot = Some(self.app.db.read().await?);
+                }
+                Ok(slot.as_mut().expect("connection was just taken").conn())
+            }
+        }
+    }
+
+    /// Queues `hook` to run after the call's transaction commits; dropped on rollback.
+    pub fn after_commit(&mut self, hook: impl FnOnce() + Send + 'static) {
+        self.after_commit.push(Box::new(hook));
+    }
+
+    /// Commits the call's transaction (if any), then runs the post-commit hooks.
+    pub(crate) async fn finish(self) -> RpcResult<()> {
+        if let CallDb::Write(tx) = self.db {
+            tx.commit().await?;
+        }
+        for hook in self.after_commit {
+            hook();
+        }
+        Ok(())
+    }
+}

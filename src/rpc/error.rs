@@ -1,0 +1,243 @@
+//! The one error type of the server.
+//!
+//! Every failure a client can see is an [`RpcError`]: a kind from the table of SPEC.md §2
+//! (which fixes the JSON-RPC `code` and the HTTP status of a GET), a snake_case `reason`
+//! that a client can act on, and optional fields beside it in `error.data`. Internal
+//! detail (a database message, a bug) is kept for the log and never sent.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+/// The error kinds of the contract, each with its JSON-RPC code and HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    ParseError,
+    InvalidRequest,
+    MethodNotFound,
+    InvalidParams,
+    InternalError,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Conflict,
+    ValidationError,
+    RateLimited,
+    ServiceUnavailable,
+    ConfirmationRequired,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order of the contract's table.
+    pub const ALL: [ErrorKind; 13] = [
+        ErrorKind::ParseError,
+        ErrorKind::InvalidRequest,
+        ErrorKind::MethodNotFound,
+        ErrorKind::InvalidParams,
+        ErrorKind::InternalError,
+        ErrorKind::Unauthenticated,
+        ErrorKind::Forbidden,
+        ErrorKind::NotFound,
+        ErrorKind::Conflict,
+        ErrorKind::ValidationError,
+        ErrorKind::RateLimited,
+        ErrorKind::ServiceUnavailable,
+        ErrorKind::ConfirmationRequired,
+    ];
+
+    pub fn code(self) -> i64 {
+        match self {
+            ErrorKind::ParseError => -32700,
+            ErrorKind::InvalidRequest => -32600,
+            ErrorKind::MethodNotFound => -32601,
+            ErrorKind::InvalidParams => -32602,
+            ErrorKind::InternalError => -32603,
+            ErrorKind::Unauthenticated => -32001,
+            ErrorKind::Forbidden => -32002,
+            ErrorKind::NotFound => -32003,
+            ErrorKind::Conflict => -32004,
+            ErrorKind::ValidationError => -32005,
+            ErrorKind::RateLimited => -32006,
+            ErrorKind::ServiceUnavailable => -32007,
+            ErrorKind::ConfirmationRequired => -32011,
+        }
+    }
+
+    /// The HTTP status a GET call answers with (POST always answers 200).
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::ParseError | ErrorKind::InvalidRequest | ErrorKind::InvalidParams => 400,
+            ErrorKind::MethodNotFound | ErrorKind::NotFound => 404,
+            ErrorKind::InternalError => 500,
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::Conflict => 409,
+            ErrorKind::ValidationError => 422,
+            ErrorKind::RateLimited => 429,
+            ErrorKind::ServiceUnavailable => 503,
+            ErrorKind::ConfirmationRequired => 428,
+        }
+    }
+
+    /// The snake_case name of the kind, as the contract's table spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::ParseError => "parse_error",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::MethodNotFound => "method_not_found",
+            ErrorKind::InvalidParams => "invalid_params",
+            ErrorKind::InternalError => "internal_error",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::ValidationError => "validation_error",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::ServiceUnavailable => "service_unavailable",
+            ErrorKind::ConfirmationRequired => "confirmation_required",
+        }
+    }
+
+    /// The kind whose [`name`](Self::name) is `name`.
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    fn default_message(self) -> &'static str {
+        match self {
+            ErrorKind::ParseError => "The body is not valid JSON.",
+            ErrorKind::InvalidRequest => "This is not a valid JSON-RPC 2.0 request.",
+            ErrorKind::MethodNotFound => "No such method.",
+            ErrorKind::InvalidParams => "The params do not match the method's input schema.",
+            ErrorKind::InternalError => {
+                "Internal error; quote data.request_id when reporting it."
+            }
+            ErrorKind::Unauthenticated => "Sign in or send a valid API token.",
+            ErrorKind::Forbidden => "You are not allowed to do this.",
+            ErrorKind::NotFound => "No such object.",
+            ErrorKind::Conflict => "The object is not in a state that allows this.",
+            ErrorKind::ValidationError => "The request is well-formed but not valid.",
+            ErrorKind::RateLimited => "Too many calls; retry after data.retry_after_s seconds.",
+            ErrorKind::ServiceUnavailable => "The service is unavailable; retry later.",
+            ErrorKind::ConfirmationRequired => "Type the confirmation phrase to go on.",
+        }
+    }
+}
+
+/// An error a call answers with. Build one with a kind constructor, then add fields.
+#[derive(Debug, Clone)]
+pub struct RpcError {
+    pub kind: ErrorKind,
+    pub reason: Cow<'static, str>,
+    message: Option<String>,
+    data: Map<String, Value>,
+    /// Detail for the log only (never serialized).
+    internal: Option<String>,
+}
+
+pub type RpcResult<T> = Result<T, RpcError>;
+
+impl RpcError {
+    pub fn new(kind: ErrorKind, reason: impl Into<Cow<'static, str>>) -> Self {
+        RpcError { kind, reason: reason.into(), message: None, data: Map::new(), internal: None }
+    }
+
+    pub fn parse_error() -> Self {
+        Self::new(ErrorKind::ParseError, "invalid_json")
+    }
+    pub fn invalid_request(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::InvalidRequest, reason)
+    }
+    pub fn method_not_found() -> Self {
+        Self::new(ErrorKind::MethodNotFound, "unknown_method")
+    }
+    /// Params that fail the schema; `issues` are `{path, message}` objects.
+    pub fn invalid_params(issues: Vec<Value>) -> Self {
+        Self::new(ErrorKind::InvalidParams, "schema").with("issues", Value::Array(issues))
+    }
+    pub fn unauthenticated(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Unauthenticated, reason)
+    }
+    pub fn forbidden(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Forbidden, reason)
+    }
+    pub fn not_found() -> Self {
+        Self::new(ErrorKind::NotFound, "not_found")
+    }
+    pub fn conflict(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Conflict, reason)
+    }
+    pub fn validation(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::ValidationError, reason)
+    }
+    pub fn rate_limited(retry_after_s: u64) -> Self {
+        Self::new(ErrorKind::RateLimited, "rate_limited").with("retry_after_s", retry_after_s)
+    }
+    pub fn service_unavailable(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::ServiceUnavailable, reason)
+    }
+    /// A fault: `detail` goes to the log, the client sees only a request id.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(ErrorKind::InternalError, "internal");
+        e.internal = Some(detail.to_string());
+        e
+    }
+
+    /// Adds a field to `error.data`.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.data.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Replaces the human-readable message.
+    pub fn message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// Detail meant for the log (internal errors only).
+    pub fn internal_detail(&self) -> Option<&str> {
+        self.internal.as_deref()
+    }
+
+    pub fn data_field(&self, key: &str) -> Option<&Value> {
+        self.data.get(key)
+    }
+
+    /// The JSON-RPC error object. Internal errors carry the call's `request_id`.
+    pub fn to_json(&self, request_id: Option<Uuid>) -> Value {
+        let mut data = self.data.clone();
+        data.insert("reason".into(), Value::String(self.reason.to_string()));
+        if let (ErrorKind::InternalError, Some(id)) = (self.kind, request_id) {
+            data.insert("request_id".into(), Value::String(id.to_string()));
+        }
+        let message = self.message.as_deref().unwrap_or(self.kind.default_message());
+        json!({ "code": self.kind.code(), "message": message, "data": data })
+    }
+}
+
+impl std::fmt::Display for RpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.kind.name(), self.reason)?;
+        if let Some(detail) = &self.internal {
+            write!(f, ": {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RpcError {}
+
+impl From<sqlx::Error> for RpcError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::PoolClosed | sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
+                let mut e = RpcError::service_unavailable("database_unavailable");
+                e.internal = Some(err.to_string());
+                e
+            }
+            _ => RpcError::internal(format!("database: {err}")),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Action declarations: the API surface as data, read from `actions/*.toml`.
+//!
+//! A declaration says what can be called, by whom (`auth`), with what effect
+//! (`side_effects`), with which input and output types, and under which rate-limit class.
+//! The files are compiled into the binary and parsed at start.
+
+use serde::Deserialize;
+
+/// The declaration files, compiled in: (file name, contents).
+pub const ACTION_FILES: &[(&str, &str)] = &[("meta.toml", include_str!("../../actions/meta.toml"))];
+
+/// Who may call an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Auth {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in account.
+    Account,
+    /// Accounts holding the `admin` role.
+    Admin,
+    /// Service accounts holding the `keeper` role.
+    Keeper,
+}
+
+impl Auth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Auth::Public => "public",
+            Auth::Account => "account",
+            Auth::Admin => "admin",
+            Auth::Keeper => "keeper",
+        }
+    }
+}
+
+/// One declared method.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionSpec {
+    pub method: String,
+    pub description: String,
+    pub auth: Auth,
+    /// `true`: runs in one transaction, POST or WebSocket only. `false`: a read, GET-able.
+    pub side_effects: bool,
+    /// The name of the params type (its JSON Schema title).
+    pub params: String,
+    /// The name of the result type (its JSON Schema title).
+    pub result: String,
+    /// A class of `[rate_limits]` in the config.
+    pub rate_limit: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    action: Vec<ActionSpec>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("actions/{file}: {reason}")]
+pub struct SpecError {
+    pub file: String,
+    pub reason: String,
+}
+
+/// Parses one declaration file.
+pub fn parse_file(file: &str, text: &str) -> Result<Vec<ActionSpec>, SpecError> {
+    let parsed: SpecFile =
+        toml::from_str(text).map_err(|e| SpecError { file: file.to_owned(), reason: e.to_string() })?;
+    Ok(parsed.action)
+}
+
+/// Every declaration compiled into the binary.
+pub fn builtin() -> Result<Vec<ActionSpec>, SpecError> {
+    let mut all = Vec::new();
+    for (file, text) in ACTION_FILES {
+        all.extend(parse_file(file, text)?);
+    }
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_declarations_parse() {
+        let specs = builtin().unwrap();
+        assert!(specs.iter().any(|s| s.method == "rpc.discover"));
+    }
+
+    #[test]
+    fn unknown_keys_and_values_are_refused_with_the_file_name() {
+        let err = parse_file("x.toml", "[[action]]\nmethod = \"a\"\nauth = \"everyone\"\n").unwrap_err();
+        assert!(err.to_string().starts_with("actions/x.toml:"), "{err}");
+        assert!(err.to_string().contains("everyone"), "{err}");
+    }
+}

@@ -1,0 +1,112 @@
+//! `POST /rpc` (single calls and batches) and `GET /rpc/{method}` (reads).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{MAX_BODY_BYTES, caller_from};
+use crate::app::App;
+use crate::rpc::envelope::{self, error_response};
+use crate::rpc::{ErrorKind, RpcError, Transport, pipeline};
+
+/// `POST /rpc`: 200 with the response(s), or 204 when the body held only notifications.
+pub async fn post_rpc(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let declared_len = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let bytes = match declared_len {
+        Some(len) if len > MAX_BODY_BYTES => None,
+        _ => axum::body::to_bytes(body, MAX_BODY_BYTES).await.ok(),
+    };
+    let Some(bytes) = bytes else {
+        let error = RpcError::invalid_request("too_large").with("max_bytes", MAX_BODY_BYTES);
+        return json_response(StatusCode::OK, &error_response(Value::Null, &error, None));
+    };
+    let caller = caller_from(&headers, peer, Transport::Post);
+    match envelope::handle_body(&app, &caller, &bytes).await {
+        Some(answer) => json_response(StatusCode::OK, &answer),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// `GET /rpc/{method}?params=<JSON object>&id=<id>`: reads only; the status follows the error.
+pub async fn get_rpc(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(method): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let mut params_text = None;
+    let mut id = Value::Null;
+    for (key, value) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "params" => params_text = Some(value.into_owned()),
+            "id" => id = parse_get_id(&value),
+            _ => {}
+        }
+    }
+    let params = match params_text.as_deref().map(serde_json::from_str::<Value>) {
+        None => Value::Null,
+        Some(Ok(params @ (Value::Object(_) | Value::Array(_) | Value::Null))) => params,
+        Some(Ok(_)) => {
+            let error = RpcError::invalid_request("params_not_structured").message("`params` must be a JSON object.");
+            return get_error(id, &error, None);
+        }
+        Some(Err(e)) => return get_error(id, &RpcError::parse_error().with("detail", e.to_string()), None),
+    };
+    let caller = caller_from(&headers, peer, Transport::Get);
+    let outcome = pipeline::call(&app, &caller, &method, params).await;
+    match outcome.result {
+        Ok(result) => json_response(StatusCode::OK, &json!({ "jsonrpc": "2.0", "id": id, "result": result })),
+        Err(error) => get_error(id, &error, Some(outcome.request_id)),
+    }
+}
+
+/// An integer-looking id is a number; anything else is a string.
+fn parse_get_id(text: &str) -> Value {
+    match text.parse::<i64>() {
+        Ok(n) => Value::from(n),
+        Err(_) => Value::String(text.to_owned()),
+    }
+}
+
+fn get_error(id: Value, error: &RpcError, request_id: Option<uuid::Uuid>) -> Response {
+    let status = if error.kind == ErrorKind::InvalidRequest && error.reason == "method_requires_post" {
+        StatusCode::METHOD_NOT_ALLOWED
+    } else {
+        StatusCode::from_u16(error.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    };
+    let mut response = json_response(status, &error_response(id, error, request_id));
+    if let Some(seconds) = error.data_field("retry_after_s").and_then(Value::as_u64) {
+        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = Bytes::from(serde_json::to_vec(body).unwrap_or_default());
+    (status, [(CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_ids_that_look_like_integers_are_numbers() {
+        assert_eq!(parse_get_id("42"), json!(42));
+        assert_eq!(parse_get_id("-7"), json!(-7));
+        assert_eq!(parse_get_id("4.2"), json!("4.2"));
+        assert_eq!(parse_get_id("abc"), json!("abc"));
+    }
+}
