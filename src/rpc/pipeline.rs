@@ -6,8 +6,12 @@
 //! post-commit hooks. A failing handler drops its transaction, so nothing it wrote
 //! persists and none of its hooks run.
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
+
+use futures::FutureExt;
 
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -71,7 +75,12 @@ async fn run(app: &Arc<App>, caller: &Caller, method: &str, params: Value, reque
 
     let tx = if spec.side_effects { Some(app.db.begin_write().await?) } else { None };
     let mut ctx = Ctx::new(app.clone(), caller.clone(), request_id, tx);
-    let output = action.handler.call(&mut ctx, params).await?;
+    // A panicking handler is a bug, not a crash: its transaction is dropped (rolled back)
+    // and the caller gets `internal_error` like any other fault.
+    let output = AssertUnwindSafe(action.handler.call(&mut ctx, params))
+        .catch_unwind()
+        .await
+        .map_err(|panic| RpcError::internal(format!("handler panicked: {}", panic_message(panic.as_ref()))))??;
     ctx.finish().await?;
     Ok(output)
 }
@@ -101,6 +110,14 @@ fn named_params(params: Value) -> RpcResult<Value> {
             "message": "params must be an object of named parameters"
         })])),
     }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
 }
 
 fn rate_limit_key(caller: &Caller) -> String {

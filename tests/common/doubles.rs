@@ -1,0 +1,227 @@
+//! Test doubles: actions registered only in tests, declared with the same TOML and bound
+//! by the same registry as the real ones.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use countersign::config::{Config, RateLimit};
+use countersign::on_conn;
+use countersign::rpc::spec::parse_file;
+use countersign::rpc::{Action, Ctx, ErrorKind, RpcError, RpcResult};
+use countersign::server::Extra;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::TestServer;
+
+const SPECS: &str = r#"
+[[action]]
+method = "test_echo"
+description = "Returns its params."
+auth = "public"
+side_effects = false
+params = "EchoParams"
+result = "EchoResult"
+rate_limit = "read"
+
+[[action]]
+method = "test_private"
+description = "Echo for signed-in accounts."
+auth = "account"
+side_effects = false
+params = "EchoParams"
+result = "EchoResult"
+rate_limit = "read"
+
+[[action]]
+method = "test_write"
+description = "Writes a probe row, queues a post-commit hook, then fails if asked to."
+auth = "public"
+side_effects = true
+params = "WriteParams"
+result = "WriteResult"
+rate_limit = "write"
+
+[[action]]
+method = "test_fail"
+description = "Fails with the named error kind."
+auth = "public"
+side_effects = false
+params = "FailParams"
+result = "EchoResult"
+rate_limit = "read"
+
+[[action]]
+method = "test_slow"
+description = "Sleeps, then echoes."
+auth = "public"
+side_effects = false
+params = "SlowParams"
+result = "EchoResult"
+rate_limit = "read"
+
+[[action]]
+method = "test_limited"
+description = "Echo under a tight rate limit."
+auth = "public"
+side_effects = false
+params = "EchoParams"
+result = "EchoResult"
+rate_limit = "test_tight"
+"#;
+
+/// The tight class `test_limited` uses: a burst of 2, then one call a minute.
+pub fn add_rate_limit_class(config: &mut Config) {
+    config.rate_limits.insert("test_tight".into(), RateLimit { per_minute: 1, burst: 2 });
+}
+
+pub fn extra() -> Extra {
+    Extra {
+        specs: parse_file("test_doubles.toml", SPECS).unwrap(),
+        handlers: vec![Box::new(Echo), Box::new(Private), Box::new(Write), Box::new(Fail), Box::new(Slow), Box::new(Limited)],
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EchoParams {
+    /// Any text up to 64 characters.
+    #[schemars(length(max = 64))]
+    pub text: String,
+    pub n: Option<u32>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct EchoResult {
+    pub text: String,
+    pub n: Option<u32>,
+}
+
+fn echo(p: EchoParams) -> EchoResult {
+    EchoResult { text: p.text, n: p.n }
+}
+
+pub struct Echo;
+impl Action for Echo {
+    const METHOD: &'static str = "test_echo";
+    type Params = EchoParams;
+    type Output = EchoResult;
+    async fn run(&self, _ctx: &mut Ctx, p: EchoParams) -> RpcResult<EchoResult> {
+        Ok(echo(p))
+    }
+}
+
+pub struct Private;
+impl Action for Private {
+    const METHOD: &'static str = "test_private";
+    type Params = EchoParams;
+    type Output = EchoResult;
+    async fn run(&self, _ctx: &mut Ctx, p: EchoParams) -> RpcResult<EchoResult> {
+        Ok(echo(p))
+    }
+}
+
+pub struct Limited;
+impl Action for Limited {
+    const METHOD: &'static str = "test_limited";
+    type Params = EchoParams;
+    type Output = EchoResult;
+    async fn run(&self, _ctx: &mut Ctx, p: EchoParams) -> RpcResult<EchoResult> {
+        Ok(echo(p))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WriteParams {
+    pub key: String,
+    /// An error kind name to fail with after writing, or `panic`.
+    pub fail_with: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct WriteResult {
+    pub written: String,
+}
+
+/// Keys whose post-commit hook has run.
+static HOOKS_RUN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+pub fn hook_ran(key: &str) -> bool {
+    HOOKS_RUN.lock().unwrap().as_ref().is_some_and(|set| set.contains(key))
+}
+
+pub struct Write;
+impl Action for Write {
+    const METHOD: &'static str = "test_write";
+    type Params = WriteParams;
+    type Output = WriteResult;
+    async fn run(&self, ctx: &mut Ctx, p: WriteParams) -> RpcResult<WriteResult> {
+        let row_key = format!("probe:{}", p.key);
+        let now = ctx.now();
+        let conn = ctx.conn().await?;
+        on_conn!(conn, c => sqlx::query("INSERT INTO countersign_meta (key, value, updated_at) VALUES ($1, $2, $3)")
+            .bind(&row_key).bind("written").bind(now).execute(&mut *c).await.map(|_| ()))?;
+        let hook_key = p.key.clone();
+        ctx.after_commit(move || {
+            HOOKS_RUN.lock().unwrap().get_or_insert_with(HashSet::new).insert(hook_key);
+        });
+        match p.fail_with.as_deref() {
+            None => Ok(WriteResult { written: row_key }),
+            Some("panic") => panic!("test_write asked to panic"),
+            Some(kind) => Err(fail(kind)),
+        }
+    }
+}
+
+fn fail(kind: &str) -> RpcError {
+    match ErrorKind::from_name(kind) {
+        Some(ErrorKind::InternalError) => RpcError::internal("secret internal detail"),
+        Some(kind) => RpcError::new(kind, "test_failure"),
+        None => RpcError::validation("unknown_kind"),
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailParams {
+    pub kind: String,
+}
+
+pub struct Fail;
+impl Action for Fail {
+    const METHOD: &'static str = "test_fail";
+    type Params = FailParams;
+    type Output = EchoResult;
+    async fn run(&self, _ctx: &mut Ctx, p: FailParams) -> RpcResult<EchoResult> {
+        Err(fail(&p.kind))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlowParams {
+    pub ms: u64,
+}
+
+pub struct Slow;
+impl Action for Slow {
+    const METHOD: &'static str = "test_slow";
+    type Params = SlowParams;
+    type Output = EchoResult;
+    async fn run(&self, _ctx: &mut Ctx, p: SlowParams) -> RpcResult<EchoResult> {
+        tokio::time::sleep(Duration::from_millis(p.ms)).await;
+        Ok(EchoResult { text: "slept".into(), n: None })
+    }
+}
+
+/// Whether `test_write` left its probe row for `key`.
+pub async fn probe_exists(server: &TestServer, key: &str) -> bool {
+    let mut conn = server.app.db.read().await.unwrap();
+    let row_key = format!("probe:{key}");
+    let count: i64 = on_conn!(conn.conn(), c => sqlx::query_scalar("SELECT COUNT(*) FROM countersign_meta WHERE key = $1")
+        .bind(&row_key).fetch_one(&mut *c).await)
+    .unwrap();
+    count == 1
+}

@@ -1,0 +1,205 @@
+//! The integration-test harness: a real server on an ephemeral port, over a real SQLite
+//! file or a real PostgreSQL database, with real HTTP and WebSocket clients.
+//!
+//! Write a test as `async fn name(backend: Backend)` and list it in [`backend_tests!`]; it
+//! then runs once per backend (`sqlite::name`, `postgres::name`).
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod doubles;
+pub mod pg;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use countersign::app::App;
+use countersign::clock::Clock;
+use countersign::config::Config;
+use countersign::server::{self, Extra, Running};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed `async fn(Backend)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name($crate::common::Backend::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name($crate::common::Backend::Postgres).await }
+            )*
+        }
+    };
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub app: Arc<App>,
+    pub clock: Clock,
+    pub http: reqwest::Client,
+    pub database_url: String,
+    running: Option<Running>,
+    _dir: tempfile::TempDir,
+}
+
+/// A database URL for `backend`, or `None` when PostgreSQL is unavailable (skipped).
+pub async fn database_url(backend: Backend, dir: &std::path::Path) -> Option<String> {
+    match backend {
+        Backend::Sqlite => Some(format!("sqlite://{}", dir.join("countersign.db").display())),
+        Backend::Postgres => pg::fresh_database().await,
+    }
+}
+
+/// Starts a server with the test doubles and the default config.
+pub async fn start(backend: Backend) -> Option<TestServer> {
+    start_with(backend, |_| {}).await
+}
+
+/// Starts a server with the test doubles, after `tweak` edits the config.
+pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestServer> {
+    start_custom(backend, doubles::extra(), tweak).await
+}
+
+pub async fn start_custom(backend: Backend, extra: Extra, tweak: impl FnOnce(&mut Config)) -> Option<TestServer> {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = database_url(backend, dir.path()).await?;
+    let mut config = Config::embedded();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.server.database_url = database_url.clone();
+    config.server.shutdown_grace_s = 10;
+    doubles::add_rate_limit_class(&mut config);
+    tweak(&mut config);
+    let clock = Clock::default();
+    let running = server::start(config, extra, clock.clone()).await.expect("server starts");
+    let addr = running.addr;
+    Some(TestServer {
+        addr,
+        base: format!("http://{addr}"),
+        app: running.app.clone(),
+        clock,
+        http: reqwest::Client::new(),
+        database_url,
+        running: Some(running),
+        _dir: dir,
+    })
+}
+
+impl TestServer {
+    /// POSTs a raw body to /rpc: (status, body text).
+    pub async fn post_raw(&self, body: impl Into<reqwest::Body>) -> (u16, String) {
+        let response = self
+            .http
+            .post(format!("{}/rpc", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// POSTs a JSON body to /rpc: (status, parsed body or Null when empty).
+    pub async fn post(&self, body: &Value) -> (u16, Value) {
+        let (status, text) = self.post_raw(body.to_string()).await;
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+    }
+
+    /// Calls `method` over POST; returns the whole response object.
+    pub async fn call(&self, method: &str, params: Value) -> Value {
+        let (status, body) = self.post(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// GETs `path` (with query): (status, headers, parsed body).
+    pub async fn get(&self, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        (status, headers, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Opens a WebSocket to /ws.
+    pub async fn ws(&self) -> WsClient {
+        let (stream, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", self.addr)).await.unwrap();
+        WsClient { stream }
+    }
+
+    /// Graceful shutdown, as on SIGTERM.
+    pub async fn shutdown(mut self) {
+        self.running.take().unwrap().shutdown().await.unwrap();
+    }
+
+    /// Starts a graceful shutdown and returns at once; `finish` waits for it.
+    pub fn begin_shutdown(&mut self) -> tokio::task::JoinHandle<()> {
+        let running = self.running.take().unwrap();
+        tokio::spawn(async move { running.shutdown().await.unwrap() })
+    }
+}
+
+type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub struct WsClient {
+    pub stream: WsStream,
+}
+
+impl WsClient {
+    pub async fn send(&mut self, text: &str) {
+        self.stream.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next text message as JSON (fails after 10 s or on anything else).
+    pub async fn next_json(&mut self) -> Value {
+        match self.next().await {
+            Message::Text(text) => serde_json::from_str(&text).unwrap(),
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+
+    /// The next message of any kind other than ping/pong.
+    pub async fn next(&mut self) -> Message {
+        loop {
+            let message = tokio::time::timeout(std::time::Duration::from_secs(10), self.stream.next())
+                .await
+                .expect("a WebSocket message within 10 s")
+                .expect("the socket is open")
+                .expect("a valid message");
+            if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
+                return message;
+            }
+        }
+    }
+
+    /// Sends one call and returns its response.
+    pub async fn call(&mut self, id: u64, method: &str, params: Value) -> Value {
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()).await;
+        self.next_json().await
+    }
+}
+
+/// The `error` object of a response, or a panic naming what came instead.
+pub fn error_of(response: &Value) -> &Value {
+    response.get("error").unwrap_or_else(|| panic!("expected an error, got {response}"))
+}
+
+/// Asserts a response is an error with `code` and `data.reason`.
+pub fn assert_error(response: &Value, code: i64, reason: &str) {
+    let error = error_of(response);
+    assert_eq!(error["code"], code, "{response}");
+    assert_eq!(error["data"]["reason"], reason, "{response}");
+}
