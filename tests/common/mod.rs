@@ -86,6 +86,11 @@ pub async fn start_custom(backend: Backend, extra: Extra, tweak: impl FnOnce(&mu
     let clock = Clock::default();
     let running = server::start(config, extra, clock.clone()).await.expect("server starts");
     let addr = running.addr;
+    let expected = match backend {
+        Backend::Sqlite => countersign::db::Backend::Sqlite,
+        Backend::Postgres => countersign::db::Backend::Postgres,
+    };
+    assert_eq!(running.app.db.backend(), expected);
     Some(TestServer {
         addr,
         base: format!("http://{addr}"),

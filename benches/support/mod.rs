@@ -1,0 +1,6 @@
+//! The pieces of the `rpc_throughput` benchmark, one concern per module.
+
+pub mod actions;
+pub mod load;
+pub mod report;
+pub mod servers;
