@@ -66,20 +66,18 @@ impl Config {
         let mut merged = parse_table("<embedded default>", DEFAULT_TOML)?;
         let source = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|reason| ConfigError::Read { file: path.into(), reason })?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|reason| ConfigError::Read { file: path.into(), reason })?;
                 let name = path.display().to_string();
                 merge(&mut merged, parse_table(&name, &text)?);
                 name
             }
             None => "<embedded default>".to_owned(),
         };
-        let mut config: Config = serde_path_to_error::deserialize(merged).map_err(|e| {
-            ConfigError::Key {
-                file: source.clone(),
-                key: e.path().to_string(),
-                reason: e.inner().message().to_owned(),
-            }
+        let mut config: Config = serde_path_to_error::deserialize(merged).map_err(|e| ConfigError::Key {
+            file: source.clone(),
+            key: e.path().to_string(),
+            reason: e.inner().message().to_owned(),
         })?;
         if let Some(listen) = overrides.listen {
             config.server.listen = listen;
@@ -122,8 +120,7 @@ impl Config {
 }
 
 fn parse_table(file: &str, text: &str) -> Result<toml::Table, ConfigError> {
-    text.parse::<toml::Table>()
-        .map_err(|e| ConfigError::Syntax { file: file.to_owned(), reason: e.to_string() })
+    text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax { file: file.to_owned(), reason: e.to_string() })
 }
 
 /// Merges `over` into `base`, table by table; any other value in `over` replaces.

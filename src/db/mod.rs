@@ -84,11 +84,8 @@ impl Db {
             Ok(Db::Sqlite { pool, write_lock: Arc::new(Mutex::new(())) })
         } else {
             let options = PgConnectOptions::from_str(url)?;
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
-                .await?;
+            let pool =
+                PgPoolOptions::new().max_connections(16).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
             Ok(Db::Postgres(pool))
         }
     }

@@ -29,7 +29,9 @@ pub struct Request {
 pub async fn handle_body(app: &Arc<App>, caller: &Caller, body: &[u8]) -> Option<Value> {
     let parsed: Value = match serde_json::from_slice(body) {
         Ok(value) => value,
-        Err(e) => return Some(error_response(Value::Null, &RpcError::parse_error().with("detail", e.to_string()), None)),
+        Err(e) => {
+            return Some(error_response(Value::Null, &RpcError::parse_error().with("detail", e.to_string()), None));
+        }
     };
     let Value::Array(entries) = parsed else {
         return handle_entry(app, caller, parsed).await;
@@ -51,7 +53,7 @@ pub async fn handle_body(app: &Arc<App>, caller: &Caller, body: &[u8]) -> Option
 async fn handle_entry(app: &Arc<App>, caller: &Caller, entry: Value) -> Option<Value> {
     let request = match parse_request(entry) {
         Ok(request) => request,
-        Err((id, error)) => return Some(error_response(id, &error, None)),
+        Err(rejected) => return Some(error_response(rejected.0, &rejected.1, None)),
     };
     let outcome = pipeline::call(app, caller, &request.method, request.params).await;
     let id = request.id?;
@@ -61,31 +63,40 @@ async fn handle_entry(app: &Arc<App>, caller: &Caller, entry: Value) -> Option<V
     })
 }
 
-/// Checks the envelope of one entry. On failure, returns the id to answer with.
-pub fn parse_request(entry: Value) -> Result<Request, (Value, RpcError)> {
+/// An entry whose envelope is invalid: the id to answer with, and why.
+pub type Rejected = Box<(Value, RpcError)>;
+
+/// Checks the envelope of one entry.
+pub fn parse_request(entry: Value) -> Result<Request, Rejected> {
     let Value::Object(mut object) = entry else {
-        return Err((Value::Null, RpcError::invalid_request("not_an_object")));
+        return Err(Box::new((Value::Null, RpcError::invalid_request("not_an_object"))));
     };
     let id = match object.remove("id") {
         None => None,
         Some(id @ (Value::Null | Value::Number(_) | Value::String(_))) => Some(id),
-        Some(_) => return Err((Value::Null, RpcError::invalid_request("invalid_id"))),
+        Some(_) => return Err(Box::new((Value::Null, RpcError::invalid_request("invalid_id")))),
     };
     let answer_id = id.clone().unwrap_or(Value::Null);
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err((answer_id, RpcError::invalid_request("wrong_version").message("`jsonrpc` must be \"2.0\".")));
+        return Err(Box::new((
+            answer_id,
+            RpcError::invalid_request("wrong_version").message("`jsonrpc` must be \"2.0\"."),
+        )));
     }
     let Some(Value::String(method)) = object.remove("method") else {
-        return Err((answer_id, RpcError::invalid_request("missing_method").message("`method` must be a string.")));
+        return Err(Box::new((
+            answer_id,
+            RpcError::invalid_request("missing_method").message("`method` must be a string."),
+        )));
     };
     let params = match object.remove("params") {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(params @ (Value::Object(_) | Value::Array(_))) => params,
         Some(_) => {
-            return Err((
+            return Err(Box::new((
                 answer_id,
                 RpcError::invalid_request("params_not_structured").message("`params` must be an object."),
-            ));
+            )));
         }
     };
     Ok(Request { id, method, params })

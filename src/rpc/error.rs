@@ -110,9 +110,7 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => "This is not a valid JSON-RPC 2.0 request.",
             ErrorKind::MethodNotFound => "No such method.",
             ErrorKind::InvalidParams => "The params do not match the method's input schema.",
-            ErrorKind::InternalError => {
-                "Internal error; quote data.request_id when reporting it."
-            }
+            ErrorKind::InternalError => "Internal error; quote data.request_id when reporting it.",
             ErrorKind::Unauthenticated => "Sign in or send a valid API token.",
             ErrorKind::Forbidden => "You are not allowed to do this.",
             ErrorKind::NotFound => "No such object.",

@@ -79,7 +79,14 @@ pub fn add_rate_limit_class(config: &mut Config) {
 pub fn extra() -> Extra {
     Extra {
         specs: parse_file("test_doubles.toml", SPECS).unwrap(),
-        handlers: vec![Box::new(Echo), Box::new(Private), Box::new(Write), Box::new(Fail), Box::new(Slow), Box::new(Limited)],
+        handlers: vec![
+            Box::new(Echo),
+            Box::new(Private),
+            Box::new(Write),
+            Box::new(Fail),
+            Box::new(Slow),
+            Box::new(Limited),
+        ],
     }
 }
 
@@ -220,8 +227,9 @@ impl Action for Slow {
 pub async fn probe_exists(server: &TestServer, key: &str) -> bool {
     let mut conn = server.app.db.read().await.unwrap();
     let row_key = format!("probe:{key}");
-    let count: i64 = on_conn!(conn.conn(), c => sqlx::query_scalar("SELECT COUNT(*) FROM countersign_meta WHERE key = $1")
+    let count: i64 =
+        on_conn!(conn.conn(), c => sqlx::query_scalar("SELECT COUNT(*) FROM countersign_meta WHERE key = $1")
         .bind(&row_key).fetch_one(&mut *c).await)
-    .unwrap();
+        .unwrap();
     count == 1
 }

@@ -95,9 +95,7 @@ fn free_port() -> u16 {
 }
 
 fn find_bin_dir() -> Option<PathBuf> {
-    let in_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
+    let in_path = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
     let mut candidates: Vec<PathBuf> = in_path;
     if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
         let mut versions: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path().join("bin"))).collect();

@@ -1,0 +1,103 @@
+//! Summaries of the runs: medians over rounds, ratios from paired runs, Markdown tables,
+//! and a line describing the machine.
+
+use super::load::Sample;
+
+/// What is kept of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunStats {
+    pub throughput: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl From<&Sample> for RunStats {
+    fn from(sample: &Sample) -> RunStats {
+        RunStats {
+            throughput: sample.throughput(),
+            p50_ms: sample.percentile_ms(50.0),
+            p99_ms: sample.percentile_ms(99.0),
+        }
+    }
+}
+
+/// One case: countersign's runs and the baseline's, paired by round (same index).
+pub struct CaseResult {
+    pub name: &'static str,
+    pub ours: Vec<RunStats>,
+    pub echo: Vec<RunStats>,
+}
+
+impl CaseResult {
+    fn median_of(runs: &[RunStats], field: impl Fn(&RunStats) -> f64) -> f64 {
+        median(runs.iter().map(field).collect())
+    }
+
+    /// The median over rounds of `ours / echo` for `field`.
+    fn median_ratio(&self, field: impl Fn(&RunStats) -> f64) -> f64 {
+        median(self.ours.iter().zip(&self.echo).map(|(o, e)| field(o) / field(e)).collect())
+    }
+}
+
+/// The median (mean of the middle two for an even count); NaN when empty.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 }
+}
+
+/// The summary table: medians over rounds, and ratios from the same rounds' pairs.
+pub fn summary_table(cases: &[CaseResult]) -> String {
+    let mut out = String::from(
+        "| case | ours calls/s | echo calls/s | calls/s ours/echo | ours p50 ms | echo p50 ms | p50 ours/echo \
+         | ours p99 ms | echo p99 ms |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for case in cases {
+        let (ours, echo) = (&case.ours, &case.echo);
+        out.push_str(&format!(
+            "| {} | {:.0} | {:.0} | {:.2} | {:.3} | {:.3} | {:.2} | {:.3} | {:.3} |\n",
+            case.name,
+            CaseResult::median_of(ours, |r| r.throughput),
+            CaseResult::median_of(echo, |r| r.throughput),
+            case.median_ratio(|r| r.throughput),
+            CaseResult::median_of(ours, |r| r.p50_ms),
+            CaseResult::median_of(echo, |r| r.p50_ms),
+            case.median_ratio(|r| r.p50_ms),
+            CaseResult::median_of(ours, |r| r.p99_ms),
+            CaseResult::median_of(echo, |r| r.p99_ms),
+        ));
+    }
+    out
+}
+
+/// Every run's throughput, to show the spread behind the medians.
+pub fn runs_table(cases: &[CaseResult]) -> String {
+    let rounds = cases.iter().map(|c| c.ours.len()).max().unwrap_or(0);
+    let mut out = String::from("| case |");
+    for round in 1..=rounds {
+        out.push_str(&format!(" round {round} calls/s ours / echo |"));
+    }
+    out.push_str(&format!("\n|---|{}\n", "--:|".repeat(rounds)));
+    for case in cases {
+        out.push_str(&format!("| {} |", case.name));
+        for (ours, echo) in case.ours.iter().zip(&case.echo) {
+            out.push_str(&format!(" {:.0} / {:.0} |", ours.throughput, echo.throughput));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `N cores, <CPU model>`, from the scheduler and `/proc/cpuinfo`.
+pub fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name")?.split_once(':').map(|(_, m)| m.trim().to_owned()))
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    format!("{cores} cores (nproc), {model}")
+}

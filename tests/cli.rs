@@ -1,0 +1,89 @@
+//! The `countersign` binary itself: `serve` on both backends until SIGTERM, `migrate`,
+//! `schemas --check`, and config errors that name the file and key.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::Backend;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_countersign");
+
+backend_tests!(serve_answers_then_stops_on_sigterm);
+
+async fn serve_answers_then_stops_on_sigterm(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = common::database_url(backend, dir.path()).await else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", &url])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut health = None;
+    for _ in 0..100 {
+        if let Ok(response) = http.get(format!("{base}/health")).send().await {
+            health = Some(response.json::<Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(health, Some(json!({"status": "ok", "database": "ok"})));
+    let body = json!([{"jsonrpc": "2.0", "id": 1, "method": "rpc.discover"}]);
+    let batch: Value = http.post(format!("{base}/rpc")).json(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(batch[0]["result"]["openrpc"], "1.3.2");
+    let get: Value = http.get(format!("{base}/rpc/rpc.discover?id=3")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(get["id"], 3);
+
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    assert!(status.status.success(), "exit after SIGTERM: {:?}", status.status);
+    let log = String::from_utf8_lossy(&status.stderr);
+    assert!(log.contains("countersign listening") && log.contains("shutting down"), "{log}");
+    assert!(log.contains("method=\"rpc.discover\"") && log.contains("outcome=\"ok\""), "one line per call: {log}");
+    if backend == Backend::Sqlite {
+        assert!(dir.path().join("countersign.db").exists());
+    }
+}
+
+#[test]
+fn migrate_creates_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN).args(["migrate"]).current_dir(dir.path()).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(dir.path().join("countersign.db").exists(), "the default database is countersign.db here");
+}
+
+#[test]
+fn schemas_check_passes_on_the_checked_in_folder_and_fails_on_a_stale_one() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let output = Command::new(BIN).args(["schemas", "--check"]).current_dir(root).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("schemas");
+    let output = Command::new(BIN).args(["schemas", "--dir"]).arg(&out).output().unwrap();
+    assert!(output.status.success());
+    std::fs::write(out.join("openrpc.json"), "{}").unwrap();
+    let output = Command::new(BIN).args(["schemas", "--check", "--dir"]).arg(&out).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("openrpc.json (stale)"));
+}
+
+#[test]
+fn a_bad_config_fails_at_start_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[server]\nlisten = \"not an address\"\n").unwrap();
+    let output = Command::new(BIN).args(["serve", "--config"]).arg(&file).current_dir(dir.path()).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad.toml") && stderr.contains("server.listen"), "{stderr}");
+    assert!(!dir.path().join("countersign.db").exists(), "nothing is created before the config is valid");
+}

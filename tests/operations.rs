@@ -1,0 +1,109 @@
+//! Health, metrics, the OpenRPC document, the checked-in schemas, and the two backends'
+//! migrations ending in the same shape.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{Backend, start};
+use countersign::config::Config;
+use countersign::db::Db;
+use countersign::on_conn;
+use countersign::server::{self, Extra};
+use serde_json::json;
+
+backend_tests!(openrpc_is_served_three_ways, metrics_count_calls_and_sockets);
+
+async fn openrpc_is_served_three_ways(backend: Backend) {
+    let Some(server) = start(backend).await else { return };
+    let (status, _, document) = server.get("/openrpc.json").await;
+    assert_eq!(status, 200);
+    assert!(document["openrpc"].as_str().unwrap().starts_with("1."));
+    let methods: Vec<&str> =
+        document["methods"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(methods.contains(&"rpc.discover") && methods.contains(&"test_write"), "{methods:?}");
+    let write = document["methods"].as_array().unwrap().iter().find(|m| m["name"] == "test_write").unwrap();
+    assert_eq!(write["x-side-effects"], true);
+    assert_eq!(write["params"][0]["name"], "fail_with");
+
+    assert_eq!(server.call("rpc.discover", json!({})).await["result"], document);
+    let (_, _, via_get) = server.get("/rpc/rpc.discover?id=1").await;
+    assert_eq!(via_get["result"], document);
+}
+
+async fn metrics_count_calls_and_sockets(backend: Backend) {
+    let Some(server) = start(backend).await else { return };
+    for _ in 0..3 {
+        server.call("test_echo", json!({"text": "x"})).await;
+    }
+    server.call("test_echo", json!({})).await;
+    let ws = server.ws().await;
+    // The gauge moves once the server has taken the socket.
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = server.http.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+        if text.contains("countersign_websockets_open 1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(text.contains(r#"countersign_rpc_calls_total{method="test_echo",outcome="ok"} 3"#), "{text}");
+    assert!(text.contains(r#"countersign_rpc_calls_total{method="test_echo",outcome="invalid_params"} 1"#), "{text}");
+    assert!(text.contains(r#"countersign_rpc_call_duration_seconds_count{method="test_echo"} 4"#), "{text}");
+    assert!(text.contains("countersign_websockets_open 1"), "{text}");
+    drop(ws);
+}
+
+#[test]
+fn checked_in_schemas_are_current() {
+    let registry = server::registry(&Config::embedded(), Extra::default()).unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let stale = countersign::schemas::check(&dir, &registry).unwrap();
+    assert!(stale.is_empty(), "schemas/ is stale, run `cargo run -- schemas`: {stale:?}");
+}
+
+#[test]
+fn schema_check_names_stale_missing_and_extra_files() {
+    let registry = server::registry(&Config::embedded(), Extra::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    countersign::schemas::write(dir.path(), &registry).unwrap();
+    assert!(countersign::schemas::check(dir.path(), &registry).unwrap().is_empty());
+    std::fs::write(dir.path().join("openrpc.json"), "{}").unwrap();
+    std::fs::remove_file(dir.path().join("rpc.discover.params.json")).unwrap();
+    std::fs::write(dir.path().join("gone.params.json"), "{}").unwrap();
+    let stale = countersign::schemas::check(dir.path(), &registry).unwrap();
+    assert_eq!(
+        stale,
+        vec!["openrpc.json (stale)", "rpc.discover.params.json (missing)", "gone.params.json (no longer generated)"]
+    );
+}
+
+/// Both backends' migrations end with the same tables and columns.
+#[tokio::test]
+async fn migrations_agree_on_the_schema_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = common::database_url(Backend::Sqlite, dir.path()).await.unwrap();
+    let Some(postgres) = common::database_url(Backend::Postgres, dir.path()).await else { return };
+    let mut shapes = Vec::new();
+    for url in [sqlite, postgres] {
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        let mut conn = db.read().await.unwrap();
+        let sql = match db.backend() {
+            countersign::db::Backend::Sqlite => {
+                "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'"
+            }
+            countersign::db::Backend::Postgres => {
+                "SELECT table_name::text, column_name::text FROM information_schema.columns
+                 WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%'"
+            }
+        };
+        let rows: Vec<(String, String)> =
+            on_conn!(conn.conn(), c => sqlx::query_as(sql).fetch_all(&mut *c).await).unwrap();
+        shapes.push(rows.into_iter().collect::<BTreeSet<_>>());
+    }
+    assert!(!shapes[0].is_empty());
+    assert_eq!(shapes[0], shapes[1]);
+}
