@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::doubles::probe_exists;
+use common::doubles::{max_concurrent, probe_exists};
 use common::{Backend, assert_error, start};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -13,6 +13,7 @@ backend_tests!(
     errors_match_http,
     mutations_commit_or_roll_back,
     concurrent_calls_answer_by_id,
+    one_socket_runs_at_most_16_calls_at_once,
     oversize_message_closes_the_socket,
     shutdown_finishes_calls_then_closes_with_1001,
 );
@@ -140,4 +141,19 @@ async fn shutdown_finishes_calls_then_closes_with_1001(backend: Backend) {
     assert_eq!(answer["result"]["text"], "slept", "the in-flight HTTP call finishes: {answer}");
     shutdown.await.unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
+}
+
+async fn one_socket_runs_at_most_16_calls_at_once(backend: Backend) {
+    let Some(server) = start(backend).await else { return };
+    let limit = countersign::transport::ws::MAX_IN_FLIGHT;
+    let tag = format!("inflight-{}", uuid::Uuid::now_v7());
+    let mut ws = server.ws().await;
+    for i in 0..limit + 8 {
+        let call = json!({"jsonrpc": "2.0", "id": i, "method": "test_slow", "params": {"ms": 200, "tag": tag}});
+        ws.send(&call.to_string()).await;
+    }
+    for _ in 0..limit + 8 {
+        assert_eq!(ws.next_json().await["result"]["text"], "slept");
+    }
+    assert_eq!(max_concurrent(&tag), limit, "the socket ran exactly up to its limit at once");
 }

@@ -1,7 +1,7 @@
 //! Test doubles: actions registered only in tests, declared with the same TOML and bound
 //! by the same registry as the real ones.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -210,6 +210,23 @@ impl Action for Fail {
 #[serde(deny_unknown_fields)]
 pub struct SlowParams {
     pub ms: u64,
+    /// Calls with the same tag count towards one concurrency gauge (see [`max_concurrent`]).
+    pub tag: Option<String>,
+}
+
+/// Per tag: (running now, most ever running at once).
+static CONCURRENCY: Mutex<Option<HashMap<String, (usize, usize)>>> = Mutex::new(None);
+
+/// The most `test_slow` calls with `tag` that were ever running at once.
+pub fn max_concurrent(tag: &str) -> usize {
+    CONCURRENCY.lock().unwrap().as_ref().and_then(|m| m.get(tag)).map_or(0, |(_, max)| *max)
+}
+
+fn track(tag: &str, delta: isize) {
+    let mut guard = CONCURRENCY.lock().unwrap();
+    let entry = guard.get_or_insert_with(HashMap::new).entry(tag.to_owned()).or_default();
+    entry.0 = entry.0.checked_add_signed(delta).unwrap();
+    entry.1 = entry.1.max(entry.0);
 }
 
 pub struct Slow;
@@ -218,7 +235,13 @@ impl Action for Slow {
     type Params = SlowParams;
     type Output = EchoResult;
     async fn run(&self, _ctx: &mut Ctx, p: SlowParams) -> RpcResult<EchoResult> {
+        if let Some(tag) = &p.tag {
+            track(tag, 1);
+        }
         tokio::time::sleep(Duration::from_millis(p.ms)).await;
+        if let Some(tag) = &p.tag {
+            track(tag, -1);
+        }
         Ok(EchoResult { text: "slept".into(), n: None })
     }
 }
