@@ -14,8 +14,10 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// The current time, to the microsecond (what both databases store exactly).
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
+        let now = Utc::now() + chrono::Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed));
+        DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
     }
 
     /// Moves this clock (and every clone of it) forward.

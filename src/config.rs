@@ -17,6 +17,7 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
+    pub auth: AuthConfig,
     /// Rate-limit classes by name; every action declaration names one.
     pub rate_limits: BTreeMap<String, RateLimit>,
 }
@@ -28,6 +29,32 @@ pub struct ServerConfig {
     pub database_url: String,
     pub public_origin: String,
     pub shutdown_grace_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub signup: Signup,
+    pub bootstrap_token_file: Option<std::path::PathBuf>,
+    pub session_ttl_hours: u32,
+    pub login_limits: LoginLimits,
+}
+
+/// Whether anyone may create an account with `account_signup`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signup {
+    Open,
+    Closed,
+}
+
+/// Failed logins allowed per window, per IP and per username.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginLimits {
+    pub per_ip: u32,
+    pub per_account: u32,
+    pub window_minutes: u32,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -105,6 +132,16 @@ impl Config {
                 "must be an origin such as https://example.com (scheme and host, no path)".into(),
             ));
         }
+        let login = &self.auth.login_limits;
+        if login.per_ip == 0 || login.per_account == 0 || login.window_minutes == 0 {
+            return Err((
+                "auth.login_limits".into(),
+                "per_ip, per_account and window_minutes must be at least 1".into(),
+            ));
+        }
+        if self.auth.session_ttl_hours == 0 {
+            return Err(("auth.session_ttl_hours".into(), "must be at least 1".into()));
+        }
         for (name, limit) in &self.rate_limits {
             if limit.per_minute == 0 || limit.burst == 0 {
                 return Err((format!("rate_limits.{name}"), "per_minute and burst must be at least 1".into()));
@@ -179,6 +216,8 @@ mod tests {
         assert!(err.contains("server.public_origin"), "{err}");
         let err = load_text("[rate_limits.read]\nburst = 0\n").unwrap_err().to_string();
         assert!(err.contains("rate_limits.read"), "{err}");
+        let err = load_text("[auth]\nsignup = \"maybe\"\n").unwrap_err().to_string();
+        assert!(err.contains("auth.signup") && err.contains("maybe"), "{err}");
         let err = load_text("[server]\ndatabase_url = \"mysql://x\"\n").unwrap_err().to_string();
         assert!(err.contains("server.database_url"), "{err}");
     }

@@ -3,7 +3,12 @@
 
 use crate::rpc::Handler;
 use crate::rpc::openrpc::Discover;
+use crate::{audit, auth};
 
 pub fn all() -> Vec<Box<dyn Handler>> {
-    vec![Box::new(Discover)]
+    let mut all: Vec<Box<dyn Handler>> = vec![Box::new(Discover)];
+    all.extend(auth::actions::all());
+    all.push(Box::new(audit::actions::List));
+    all.push(Box::new(audit::actions::Verify));
+    all
 }

@@ -14,11 +14,18 @@
 //! Module map:
 //! - [`transport`]: HTTP, WebSocket, health, metrics — thin adapters;
 //! - [`rpc`]: declarations, registry, pipeline, context, the one error type;
+//! - [`auth`]: identity — accounts, sessions, API tokens, bootstrap, login limits;
+//! - [`authz`]: permits and what they allow;
+//! - [`audit`]: the hash-chained audit log and its one writer;
+//! - [`sockets`]: open WebSockets by credential, so revocation can close them;
 //! - [`db`]: SQLite and PostgreSQL pools and the one transaction helper;
 //! - [`config`], [`clock`], [`metrics`], [`schemas`]: supporting pieces;
 //! - [`server`]: assembles all of it; [`app`]: the shared state it builds.
 
 pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod authz;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -27,4 +34,5 @@ pub mod metrics;
 pub mod rpc;
 pub mod schemas;
 pub mod server;
+pub mod sockets;
 pub mod transport;

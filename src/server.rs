@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::App;
+use crate::auth::bootstrap;
+use crate::auth::login_limits::LoginLimits;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
@@ -45,8 +47,12 @@ pub async fn build(config: Config, extra: Extra, clock: Clock) -> anyhow::Result
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&config.server.database_url)))?;
     db.migrate().await.context("cannot migrate the database")?;
+    bootstrap::prepare(&db, &bootstrap::token_path(&config), clock.now())
+        .await
+        .context("cannot issue the bootstrap token")?;
     let openrpc = openrpc::document(&registry);
     let rate_limits = RateLimits::new(&config.rate_limits, clock.clone());
+    let login_limits = LoginLimits::new(config.auth.login_limits);
     Ok(Arc::new(App {
         config,
         db,
@@ -55,6 +61,8 @@ pub async fn build(config: Config, extra: Extra, clock: Clock) -> anyhow::Result
         openrpc,
         metrics: Metrics::default(),
         rate_limits,
+        login_limits,
+        sockets: Arc::default(),
         shutdown: CancellationToken::new(),
         connections: TaskTracker::new(),
     }))
@@ -86,7 +94,10 @@ pub async fn start(config: Config, extra: Extra, clock: Clock) -> anyhow::Result
         loop {
             tokio::select! {
                 _ = sweeper_app.shutdown.cancelled() => break,
-                _ = tick.tick() => sweeper_app.rate_limits.forget_idle(),
+                _ = tick.tick() => {
+                    sweeper_app.rate_limits.forget_idle();
+                    sweeper_app.login_limits.forget_old(sweeper_app.clock.now());
+                }
             }
         }
     });

@@ -66,6 +66,16 @@ macro_rules! on_conn {
     };
 }
 
+impl ConnRef<'_> {
+    /// A shorter-lived borrow of the same connection, to pass on and keep using after.
+    pub fn reborrow(&mut self) -> ConnRef<'_> {
+        match self {
+            ConnRef::Sqlite(c) => ConnRef::Sqlite(c),
+            ConnRef::Postgres(c) => ConnRef::Postgres(c),
+        }
+    }
+}
+
 impl Db {
     /// Opens a pool for `url` (`sqlite://FILE` or `postgres://…`).
     pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {

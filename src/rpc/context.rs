@@ -1,5 +1,5 @@
-//! What a handler gets: who is calling, the call's database access, the clock, and a
-//! place to queue work that must wait for the commit.
+//! What a handler gets: who is calling and from where, the call's database access, the
+//! audit writer, the clock, and a place to queue work that must wait for the commit.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -8,8 +8,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::error::RpcResult;
+use super::error::{RpcError, RpcResult};
 use crate::app::App;
+use crate::audit::{self, AuditEvent};
+use crate::auth::Principal;
 use crate::db::{ConnRef, ReadConn, Tx};
 
 /// Which transport a call came through.
@@ -61,6 +63,22 @@ pub struct Caller {
     pub transport: Transport,
 }
 
+/// What the transport should do with the session cookie after a call.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SessionCookie {
+    Set { token: String, expires_at: DateTime<Utc> },
+    Clear,
+}
+
+impl fmt::Debug for SessionCookie {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionCookie::Set { expires_at, .. } => write!(f, "Set(<redacted>, {expires_at})"),
+            SessionCookie::Clear => f.write_str("Clear"),
+        }
+    }
+}
+
 enum CallDb {
     /// A mutation: everything happens in this transaction.
     Write(Tx),
@@ -74,18 +92,26 @@ type Hook = Box<dyn FnOnce() + Send>;
 pub struct Ctx {
     pub request_id: Uuid,
     pub caller: Caller,
+    principal: Option<Principal>,
     app: Arc<App>,
     db: CallDb,
     after_commit: Vec<Hook>,
+    cookie: Option<SessionCookie>,
 }
 
 impl Ctx {
-    pub(crate) fn new(app: Arc<App>, caller: Caller, request_id: Uuid, tx: Option<Tx>) -> Ctx {
+    pub(crate) fn new(
+        app: Arc<App>,
+        caller: Caller,
+        principal: Option<Principal>,
+        request_id: Uuid,
+        tx: Option<Tx>,
+    ) -> Ctx {
         let db = match tx {
             Some(tx) => CallDb::Write(tx),
             None => CallDb::Read(None),
         };
-        Ctx { request_id, caller, app, db, after_commit: Vec::new() }
+        Ctx { request_id, caller, principal, app, db, after_commit: Vec::new(), cookie: None }
     }
 
     /// The server's shared state (config, clock, registry).
@@ -96,6 +122,21 @@ impl Ctx {
     /// The current time on the server's (injectable) clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.app.clock.now()
+    }
+
+    /// The signed-in caller, if any.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref()
+    }
+
+    /// The signed-in caller; `unauthenticated` for anonymous calls.
+    pub fn require_principal(&self) -> RpcResult<&Principal> {
+        self.principal.as_ref().ok_or_else(|| RpcError::unauthenticated("no_credentials"))
+    }
+
+    /// The caller's IP as text, for audit rows and login limits.
+    pub fn ip(&self) -> String {
+        self.caller.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
     }
 
     /// The call's connection: its transaction for a mutation, a read connection otherwise.
@@ -111,19 +152,39 @@ impl Ctx {
         }
     }
 
+    /// Records an audit row in the call's transaction (mutations only).
+    pub async fn audit(&mut self, event: AuditEvent) -> RpcResult<()> {
+        let origin = audit::Origin {
+            account_id: self.principal.as_ref().map(|p| p.account_id),
+            actor_id: self.principal.as_ref().map(|p| p.actor_id),
+            ip: self.caller.ip.map(|ip| ip.to_string()),
+            request_id: self.request_id,
+        };
+        let now = self.now();
+        let CallDb::Write(tx) = &mut self.db else {
+            return Err(RpcError::internal("audit rows are written only by actions with side effects"));
+        };
+        audit::append(tx.conn(), event, &origin, now).await.map(|_| ())
+    }
+
     /// Queues `hook` to run after the call's transaction commits; dropped on rollback.
     pub fn after_commit(&mut self, hook: impl FnOnce() + Send + 'static) {
         self.after_commit.push(Box::new(hook));
     }
 
+    /// Asks the transport to set or clear the session cookie (HTTP only).
+    pub fn set_session_cookie(&mut self, cookie: SessionCookie) {
+        self.cookie = Some(cookie);
+    }
+
     /// Commits the call's transaction (if any), then runs the post-commit hooks.
-    pub(crate) async fn finish(self) -> RpcResult<()> {
+    pub(crate) async fn finish(self) -> RpcResult<Option<SessionCookie>> {
         if let CallDb::Write(tx) = self.db {
             tx.commit().await?;
         }
         for hook in self.after_commit {
             hook();
         }
-        Ok(())
+        Ok(self.cookie)
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::context::Caller;
+use super::context::{Caller, SessionCookie};
 use super::error::RpcError;
 use super::pipeline;
 use crate::app::App;
@@ -25,42 +25,61 @@ pub struct Request {
     pub params: Value,
 }
 
-/// Handles a whole body; `None` when there is nothing to answer.
-pub async fn handle_body(app: &Arc<App>, caller: &Caller, body: &[u8]) -> Option<Value> {
-    let parsed: Value = match serde_json::from_slice(body) {
-        Ok(value) => value,
-        Err(e) => {
-            return Some(error_response(Value::Null, &RpcError::parse_error().with("detail", e.to_string()), None));
-        }
-    };
-    let Value::Array(entries) = parsed else {
-        return handle_entry(app, caller, parsed).await;
-    };
-    if entries.is_empty() {
-        return Some(error_response(Value::Null, &RpcError::invalid_request("empty_batch"), None));
-    }
-    if entries.len() > MAX_BATCH {
-        let error = RpcError::invalid_request("batch_too_large").with("max", MAX_BATCH).with("got", entries.len());
-        return Some(error_response(Value::Null, &error, None));
-    }
-    let mut responses = Vec::new();
-    for entry in entries {
-        responses.extend(handle_entry(app, caller, entry).await);
-    }
-    (!responses.is_empty()).then_some(Value::Array(responses))
+/// The answer to a body: what to send back (`None`: nothing) and the session cookie to
+/// set or clear, if a call asked for it (the last such call wins).
+#[derive(Debug, Default)]
+pub struct Answer {
+    pub body: Option<Value>,
+    pub cookie: Option<SessionCookie>,
 }
 
-async fn handle_entry(app: &Arc<App>, caller: &Caller, entry: Value) -> Option<Value> {
+impl Answer {
+    fn error(error: &RpcError) -> Answer {
+        Answer { body: Some(error_response(Value::Null, error, None)), cookie: None }
+    }
+}
+
+/// Handles a whole body: one call or a batch.
+pub async fn handle_body(app: &Arc<App>, caller: &Caller, body: &[u8]) -> Answer {
+    let parsed: Value = match serde_json::from_slice(body) {
+        Ok(value) => value,
+        Err(e) => return Answer::error(&RpcError::parse_error().with("detail", e.to_string())),
+    };
+    let Value::Array(entries) = parsed else {
+        let (body, cookie) = handle_entry(app, caller, parsed).await;
+        return Answer { body, cookie };
+    };
+    if entries.is_empty() {
+        return Answer::error(&RpcError::invalid_request("empty_batch"));
+    }
+    if entries.len() > MAX_BATCH {
+        return Answer::error(
+            &RpcError::invalid_request("batch_too_large").with("max", MAX_BATCH).with("got", entries.len()),
+        );
+    }
+    let mut answer = Answer::default();
+    let mut responses = Vec::new();
+    for entry in entries {
+        let (body, cookie) = handle_entry(app, caller, entry).await;
+        responses.extend(body);
+        answer.cookie = cookie.or(answer.cookie);
+    }
+    answer.body = (!responses.is_empty()).then_some(Value::Array(responses));
+    answer
+}
+
+async fn handle_entry(app: &Arc<App>, caller: &Caller, entry: Value) -> (Option<Value>, Option<SessionCookie>) {
     let request = match parse_request(entry) {
         Ok(request) => request,
-        Err(rejected) => return Some(error_response(rejected.0, &rejected.1, None)),
+        Err(rejected) => return (Some(error_response(rejected.0, &rejected.1, None)), None),
     };
     let outcome = pipeline::call(app, caller, &request.method, request.params).await;
-    let id = request.id?;
-    Some(match outcome.result {
+    let Some(id) = request.id else { return (None, outcome.cookie) };
+    let body = match outcome.result {
         Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
         Err(error) => error_response(id, &error, Some(outcome.request_id)),
-    })
+    };
+    (Some(body), outcome.cookie)
 }
 
 /// An entry whose envelope is invalid: the id to answer with, and why.

@@ -11,6 +11,7 @@
 //! - [`ratelimit`]: per-class, per-caller limits.
 
 pub mod action;
+pub mod common;
 pub mod context;
 pub mod envelope;
 pub mod error;

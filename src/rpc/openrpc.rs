@@ -4,10 +4,11 @@
 use std::borrow::Cow;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::action::Action;
+use super::common::EmptyParams;
 use super::context::Ctx;
 use super::error::RpcResult;
 use super::registry::Registry;
@@ -93,11 +94,6 @@ fn rewrite_refs(value: Value) -> Value {
     }
 }
 
-/// `rpc.discover` takes no params.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DiscoverParams {}
-
 /// An OpenRPC document.
 #[derive(Debug, Serialize)]
 #[serde(transparent)]
@@ -121,10 +117,10 @@ pub struct Discover;
 
 impl Action for Discover {
     const METHOD: &'static str = "rpc.discover";
-    type Params = DiscoverParams;
+    type Params = EmptyParams;
     type Output = OpenRpcDocument;
 
-    async fn run(&self, ctx: &mut Ctx, _params: DiscoverParams) -> RpcResult<OpenRpcDocument> {
+    async fn run(&self, ctx: &mut Ctx, _params: EmptyParams) -> RpcResult<OpenRpcDocument> {
         Ok(OpenRpcDocument(ctx.app().openrpc.clone()))
     }
 }

@@ -1,10 +1,13 @@
 //! The one path every call takes, whatever transport it came through (SPEC.md §2–3):
 //!
-//! find the declaration → refuse a mutation over GET → authenticate (401) → authorize by
-//! the declaration's `auth` (403) → validate params against the schema (400) → rate limit
-//! (429) → run the handler, in one transaction when `side_effects = true` → commit →
-//! post-commit hooks. A failing handler drops its transaction, so nothing it wrote
-//! persists and none of its hooks run.
+//! find the declaration → refuse a mutation over GET → authenticate (401) → authorize:
+//! the declaration's `auth`, a token's method list, CSRF (403) → validate params against
+//! the schema (400) → rate limit (429) → run the handler, in one transaction when
+//! `side_effects = true` → commit → post-commit hooks.
+//!
+//! A failing handler drops its transaction, so nothing it wrote persists and none of its
+//! hooks run; the pipeline then records the failure in the audit log in a transaction of
+//! its own. Authorization denials are audited the same way.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -12,26 +15,30 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::FutureExt;
-
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::context::{Caller, Credentials, Ctx, Transport};
-use super::error::{RpcError, RpcResult};
-use super::spec::Auth;
+use super::context::{Caller, Credentials, Ctx, SessionCookie, Transport};
+use super::error::{ErrorKind, RpcError, RpcResult};
+use super::spec::{ActionSpec, Auth};
 use crate::app::App;
+use crate::audit::{self, AuditEvent, Outcome as AuditOutcome};
+use crate::auth::{self, Principal, Via};
 
 /// The answer to one call, with the id that ties it to the log.
 pub struct Outcome {
     pub request_id: Uuid,
     pub result: RpcResult<Value>,
+    /// What to do with the session cookie (HTTP transports only).
+    pub cookie: Option<SessionCookie>,
 }
 
 /// Runs one call through the pipeline; logs it and records its metrics.
 pub async fn call(app: &Arc<App>, caller: &Caller, method: &str, params: Value) -> Outcome {
     let request_id = Uuid::now_v7();
     let started = Instant::now();
-    let result = run(app, caller, method, params, request_id).await;
+    let mut cookie = None;
+    let result = run(app, caller, method, params, request_id, &mut cookie).await;
     let elapsed = started.elapsed();
     let outcome = match &result {
         Ok(_) => "ok",
@@ -41,23 +48,28 @@ pub async fn call(app: &Arc<App>, caller: &Caller, method: &str, params: Value) 
     let label = if app.registry.get(method).is_some() { method } else { "unknown" };
     app.metrics.record_call(label, outcome, elapsed.as_secs_f64());
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    let transport = caller.transport.as_str();
     match &result {
         Err(e) if e.internal_detail().is_some() => tracing::error!(
-            %request_id, method = label, transport = caller.transport.as_str(), outcome,
-            reason = %e.reason, duration_ms, detail = e.internal_detail(), "call failed"
+            %request_id, method = label, transport, outcome, reason = %e.reason, duration_ms,
+            detail = e.internal_detail(), "call failed"
         ),
-        Err(e) => tracing::info!(
-            %request_id, method = label, transport = caller.transport.as_str(), outcome,
-            reason = %e.reason, duration_ms, "call"
-        ),
-        Ok(_) => tracing::info!(
-            %request_id, method = label, transport = caller.transport.as_str(), outcome, duration_ms, "call"
-        ),
+        Err(e) => {
+            tracing::info!(%request_id, method = label, transport, outcome, reason = %e.reason, duration_ms, "call")
+        }
+        Ok(_) => tracing::info!(%request_id, method = label, transport, outcome, duration_ms, "call"),
     }
-    Outcome { request_id, result }
+    Outcome { request_id, result, cookie }
 }
 
-async fn run(app: &Arc<App>, caller: &Caller, method: &str, params: Value, request_id: Uuid) -> RpcResult<Value> {
+async fn run(
+    app: &Arc<App>,
+    caller: &Caller,
+    method: &str,
+    params: Value,
+    request_id: Uuid,
+    cookie: &mut Option<SessionCookie>,
+) -> RpcResult<Value> {
     if app.shutdown.is_cancelled() {
         return Err(RpcError::service_unavailable("shutting_down"));
     }
@@ -67,37 +79,110 @@ async fn run(app: &Arc<App>, caller: &Caller, method: &str, params: Value, reque
         return Err(RpcError::invalid_request("method_requires_post")
             .message("This method changes state: call it with POST or over the WebSocket."));
     }
-    authenticate(spec.auth, caller)?;
+    let principal = auth::authenticate(app, &caller.credentials).await?;
+    if let Err(denied) = authorize(app, spec, principal.as_ref(), caller) {
+        if denied.kind == ErrorKind::Forbidden {
+            let event = AuditEvent::new(method, AuditOutcome::Denied).data(json!({ "reason": denied.reason }));
+            record_apart(app, event, caller, principal.as_ref(), request_id).await;
+        }
+        return Err(denied);
+    }
     let params = named_params(params)?;
     action.validate(&params).map_err(RpcError::invalid_params)?;
-    let rate_key = rate_limit_key(caller);
+    let rate_key = match &principal {
+        Some(p) => format!("account:{}", p.account_id),
+        None => format!("ip:{}", caller.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())),
+    };
     app.rate_limits.check(&spec.rate_limit, &rate_key).map_err(RpcError::rate_limited)?;
 
+    // A session whose expiry slid forward gets a fresh cookie, unless a handler sets one.
+    if let (Some(Via::Session { renewed_until: Some(until), .. }), Credentials::Session(token)) =
+        (principal.as_ref().map(|p| &p.via), &caller.credentials)
+    {
+        *cookie = Some(SessionCookie::Set { token: token.clone(), expires_at: *until });
+    }
+
     let tx = if spec.side_effects { Some(app.db.begin_write().await?) } else { None };
-    let mut ctx = Ctx::new(app.clone(), caller.clone(), request_id, tx);
+    let mut ctx = Ctx::new(app.clone(), caller.clone(), principal.clone(), request_id, tx);
     // A panicking handler is a bug, not a crash: its transaction is dropped (rolled back)
     // and the caller gets `internal_error` like any other fault.
-    let output = AssertUnwindSafe(action.handler.call(&mut ctx, params))
-        .catch_unwind()
-        .await
-        .map_err(|panic| RpcError::internal(format!("handler panicked: {}", panic_message(panic.as_ref()))))??;
-    ctx.finish().await?;
-    Ok(output)
+    let result = AssertUnwindSafe(action.handler.call(&mut ctx, params)).catch_unwind().await.unwrap_or_else(|panic| {
+        Err(RpcError::internal(format!("handler panicked: {}", panic_message(panic.as_ref()))))
+    });
+    let finished = match result {
+        Ok(output) => ctx.finish().await.map(|set| (output, set)),
+        Err(e) => {
+            drop(ctx); // roll back now: the failure row below needs the write lock
+            Err(e)
+        }
+    };
+    match finished {
+        Ok((output, set)) => {
+            if set.is_some() {
+                *cookie = set;
+            }
+            Ok(output)
+        }
+        Err(e) => {
+            if spec.side_effects && e.kind != ErrorKind::ServiceUnavailable {
+                let data = json!({ "error": e.kind.name(), "reason": e.reason });
+                let event = AuditEvent::new(method, AuditOutcome::Failure).data(data);
+                record_apart(app, event, caller, principal.as_ref(), request_id).await;
+            }
+            Err(e)
+        }
+    }
 }
 
-/// Authentication and the declaration's `auth` check.
-///
-/// Until identity lands (issue 3), no credential can be resolved to an account: methods
-/// that need one answer `unauthenticated`, and public methods ignore what was sent (a stale
-/// cookie must not stop anyone from reaching a public method).
-fn authenticate(auth: Auth, caller: &Caller) -> RpcResult<()> {
-    if auth == Auth::Public {
-        return Ok(());
+/// The declaration's `auth`, a token's method list, and the CSRF rule.
+fn authorize(app: &App, spec: &ActionSpec, principal: Option<&Principal>, caller: &Caller) -> RpcResult<()> {
+    if spec.auth != Auth::Public && principal.is_none() {
+        return Err(match caller.credentials {
+            Credentials::None => RpcError::unauthenticated("no_credentials"),
+            _ => RpcError::unauthenticated("invalid_credentials"),
+        });
     }
-    Err(match caller.credentials {
-        Credentials::None => RpcError::unauthenticated("no_credentials"),
-        Credentials::Session(_) | Credentials::Bearer(_) => RpcError::unauthenticated("invalid_credentials"),
-    })
+    if let Some(principal) = principal {
+        if !principal.may_call(&spec.method) {
+            return Err(RpcError::forbidden("token_method_not_allowed"));
+        }
+        let allowed = match spec.auth {
+            Auth::Public | Auth::Account => true,
+            Auth::Admin => principal.admin,
+            Auth::Keeper => principal.keeper || principal.admin,
+        };
+        if !allowed {
+            return Err(RpcError::forbidden("not_permitted"));
+        }
+    }
+    // A browser attaches cookies to requests other sites make: a cookie-authenticated
+    // mutation must come from our own origin. Bearer tokens are never sent implicitly.
+    if spec.side_effects && matches!(caller.credentials, Credentials::Session(_)) && principal.is_some() {
+        let public_origin = app.config.server.public_origin.trim_end_matches('/');
+        if caller.origin.as_deref().map(|o| o.trim_end_matches('/')) != Some(public_origin) {
+            return Err(RpcError::forbidden("csrf").message("Cross-site request refused: the Origin is not ours."));
+        }
+    }
+    Ok(())
+}
+
+/// Writes an audit row for a call that changed nothing, in its own transaction.
+async fn record_apart(app: &App, event: AuditEvent, caller: &Caller, principal: Option<&Principal>, request_id: Uuid) {
+    let origin = audit::Origin {
+        account_id: principal.map(|p| p.account_id),
+        actor_id: principal.map(|p| p.actor_id),
+        ip: caller.ip.map(|ip| ip.to_string()),
+        request_id,
+    };
+    let written = async {
+        let mut tx = app.db.begin_write().await?;
+        audit::append(tx.conn(), event, &origin, app.clock.now()).await?;
+        tx.commit().await?;
+        Ok::<(), RpcError>(())
+    };
+    if let Err(e) = written.await {
+        tracing::error!(%request_id, error = %e, "could not write the audit row of a failed call");
+    }
 }
 
 /// Params are by name: absent or `null` means `{}`; an array is refused with an issue.
@@ -118,11 +203,4 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("non-string panic payload")
-}
-
-fn rate_limit_key(caller: &Caller) -> String {
-    match caller.ip {
-        Some(ip) => format!("ip:{ip}"),
-        None => "ip:unknown".to_owned(),
-    }
 }

@@ -7,7 +7,11 @@
 use serde::Deserialize;
 
 /// The declaration files, compiled in: (file name, contents).
-pub const ACTION_FILES: &[(&str, &str)] = &[("meta.toml", include_str!("../../actions/meta.toml"))];
+pub const ACTION_FILES: &[(&str, &str)] = &[
+    ("meta.toml", include_str!("../../actions/meta.toml")),
+    ("auth.toml", include_str!("../../actions/auth.toml")),
+    ("audit.toml", include_str!("../../actions/audit.toml")),
+];
 
 /// Who may call an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

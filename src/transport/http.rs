@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{MAX_BODY_BYTES, caller_from};
+use super::{MAX_BODY_BYTES, SESSION_COOKIE, caller_from};
 use crate::app::App;
+use crate::rpc::context::SessionCookie;
 use crate::rpc::envelope::{self, error_response};
 use crate::rpc::{ErrorKind, RpcError, Transport, pipeline};
 
@@ -32,10 +33,15 @@ pub async fn post_rpc(
         return json_response(StatusCode::OK, &error_response(Value::Null, &error, None));
     };
     let caller = caller_from(&headers, peer, Transport::Post);
-    match envelope::handle_body(&app, &caller, &bytes).await {
-        Some(answer) => json_response(StatusCode::OK, &answer),
+    let answer = envelope::handle_body(&app, &caller, &bytes).await;
+    let mut response = match &answer.body {
+        Some(body) => json_response(StatusCode::OK, body),
         None => StatusCode::NO_CONTENT.into_response(),
+    };
+    if let Some(cookie) = &answer.cookie {
+        set_cookie(&mut response, &app, cookie);
     }
+    response
 }
 
 /// `GET /rpc/{method}?params=<JSON object>&id=<id>`: reads only; the status follows the error.
@@ -66,9 +72,28 @@ pub async fn get_rpc(
     };
     let caller = caller_from(&headers, peer, Transport::Get);
     let outcome = pipeline::call(&app, &caller, &method, params).await;
-    match outcome.result {
+    let mut response = match outcome.result {
         Ok(result) => json_response(StatusCode::OK, &json!({ "jsonrpc": "2.0", "id": id, "result": result })),
         Err(error) => get_error(id, &error, Some(outcome.request_id)),
+    };
+    if let Some(cookie) = &outcome.cookie {
+        set_cookie(&mut response, &app, cookie);
+    }
+    response
+}
+
+/// Adds the `Set-Cookie` header for the session cookie.
+fn set_cookie(response: &mut Response, app: &App, cookie: &SessionCookie) {
+    let secure = if app.config.https() { "; Secure" } else { "" };
+    let value = match cookie {
+        SessionCookie::Set { token, expires_at } => {
+            let max_age = (*expires_at - app.clock.now()).num_seconds().max(0);
+            format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+        }
+        SessionCookie::Clear => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+    };
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().append(SET_COOKIE, value);
     }
 }
 

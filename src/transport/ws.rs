@@ -4,7 +4,8 @@
 //! Each message is a body as POST takes it (a call or a batch). Calls on one socket run
 //! concurrently, at most [`MAX_IN_FLIGHT`] at a time; past that the socket stops reading,
 //! which slows only this socket. Answers go through one bounded queue to one writer. On
-//! shutdown the socket stops reading, finishes its calls, and closes with 1001.
+//! shutdown the socket stops reading, finishes its calls, and closes with 1001; when the
+//! session or token that opened it is revoked, it closes with 4001.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +21,9 @@ use tokio_util::task::TaskTracker;
 
 use super::{MAX_BODY_BYTES, caller_from};
 use crate::app::App;
-use crate::rpc::{Caller, Transport, envelope};
+use crate::auth;
+use crate::rpc::{Caller, Credentials, Transport, envelope};
+use crate::sockets::{CLOSE_REVOKED, Registration};
 
 /// Calls one socket may have running at once.
 pub const MAX_IN_FLIGHT: usize = 16;
@@ -39,13 +42,34 @@ pub async fn upgrade(
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     let caller = caller_from(&headers, peer, Transport::WebSocket);
+    // Credentials are checked at the upgrade (and again on every call): a bad one is
+    // refused here, and a good one registers the socket so revoking it closes the socket.
+    let principal = match auth::authenticate(&app, &caller.credentials).await {
+        Ok(principal) => principal,
+        Err(e) => {
+            return StatusCode::from_u16(e.kind.http_status())
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+                .into_response();
+        }
+    };
+    if principal.is_none() && caller.credentials != Credentials::None {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    // Cookies ride along on cross-site handshakes too: a cookie socket must be opened by our origin.
+    if matches!(caller.credentials, Credentials::Session(_)) {
+        let ours = app.config.server.public_origin.trim_end_matches('/');
+        if caller.origin.as_deref().map(|o| o.trim_end_matches('/')) != Some(ours) {
+            return StatusCode::FORBIDDEN.into_response();
+        }
+    }
+    let registration = principal.map(|p| app.sockets.register(p.socket_key()));
     let connections = app.connections.clone();
     ws.max_message_size(MAX_BODY_BYTES)
         .max_frame_size(MAX_BODY_BYTES)
-        .on_upgrade(move |socket| connections.track_future(serve(app, caller, socket)))
+        .on_upgrade(move |socket| connections.track_future(serve(app, caller, registration, socket)))
 }
 
-async fn serve(app: Arc<App>, caller: Caller, socket: WebSocket) {
+async fn serve(app: Arc<App>, caller: Caller, mut registration: Option<Registration>, socket: WebSocket) {
     app.metrics.socket_opened();
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOUND_QUEUE);
@@ -63,6 +87,7 @@ async fn serve(app: Arc<App>, caller: Caller, socket: WebSocket) {
     let close = loop {
         let message = tokio::select! {
             _ = app.shutdown.cancelled() => break Some(CLOSE_GOING_AWAY),
+            Some(code) = revoked(&mut registration) => break Some(code),
             message = stream.next() => message,
         };
         let body: Bytes = match message {
@@ -74,7 +99,7 @@ async fn serve(app: Arc<App>, caller: Caller, socket: WebSocket) {
         let Ok(permit) = in_flight.clone().acquire_owned().await else { break None };
         let (app, caller, out_tx) = (app.clone(), caller.clone(), out_tx.clone());
         calls.spawn(async move {
-            if let Some(answer) = envelope::handle_body(&app, &caller, &body).await {
+            if let Some(answer) = envelope::handle_body(&app, &caller, &body).await.body {
                 let _ = out_tx.send(Message::Text(answer.to_string().into())).await;
             }
             drop(permit);
@@ -84,10 +109,19 @@ async fn serve(app: Arc<App>, caller: Caller, socket: WebSocket) {
     calls.close();
     calls.wait().await;
     if let Some(code) = close {
-        let frame = CloseFrame { code, reason: "server shutting down".into() };
+        let reason = if code == CLOSE_REVOKED { "credentials revoked" } else { "server shutting down" };
+        let frame = CloseFrame { code, reason: reason.into() };
         let _ = out_tx.send(Message::Close(Some(frame))).await;
     }
     drop(out_tx);
     let _ = writer.await;
     app.metrics.socket_closed();
+}
+
+/// Resolves with a close code when the socket's credential is revoked; never without one.
+async fn revoked(registration: &mut Option<Registration>) -> Option<u16> {
+    match registration {
+        Some(registration) => registration.close.recv().await,
+        None => std::future::pending().await,
+    }
 }

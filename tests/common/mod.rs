@@ -81,6 +81,7 @@ pub async fn start_custom(backend: Backend, extra: Extra, tweak: impl FnOnce(&mu
     config.server.listen = "127.0.0.1:0".parse().unwrap();
     config.server.database_url = database_url.clone();
     config.server.shutdown_grace_s = 10;
+    config.auth.bootstrap_token_file = Some(dir.path().join("bootstrap-token"));
     doubles::add_rate_limit_class(&mut config);
     tweak(&mut config);
     let clock = Clock::default();

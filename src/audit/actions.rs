@@ -1,0 +1,70 @@
+//! `audit_list` and `audit_verify`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{AuditRow, ListFilter, VerifyReport};
+use crate::rpc::common::EmptyParams;
+use crate::rpc::{Action, Ctx, RpcError, RpcResult};
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditListParams {
+    /// Rows after this seq (`next_after_seq` of the previous page); default 0.
+    #[schemars(range(min = 0))]
+    pub after_seq: Option<i64>,
+    /// At most 1000; default 100.
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<u32>,
+    #[schemars(length(max = 100))]
+    pub event_type: Option<String>,
+    /// Rows where this account acted or was the target.
+    pub account_id: Option<Uuid>,
+    #[schemars(length(max = 200))]
+    pub subject_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AuditPage {
+    pub events: Vec<AuditRow>,
+    /// Pass as `after_seq` for the next page; `null` on the last page.
+    pub next_after_seq: Option<i64>,
+}
+
+pub struct List;
+
+impl Action for List {
+    const METHOD: &'static str = "audit_list";
+    type Params = AuditListParams;
+    type Output = AuditPage;
+
+    async fn run(&self, ctx: &mut Ctx, p: AuditListParams) -> RpcResult<AuditPage> {
+        // `view:audit` is granted by roles (issue 5); today only admins hold it.
+        if !ctx.require_principal()?.admin {
+            return Err(RpcError::forbidden("not_permitted"));
+        }
+        let filter = ListFilter {
+            after_seq: p.after_seq.unwrap_or(0),
+            limit: i64::from(p.limit.unwrap_or(100)),
+            event_type: p.event_type,
+            account_id: p.account_id,
+            subject_id: p.subject_id,
+        };
+        let events = super::list(ctx.conn().await?, &filter).await?;
+        let next_after_seq = if events.len() as i64 == filter.limit { events.last().map(|e| e.seq) } else { None };
+        Ok(AuditPage { events, next_after_seq })
+    }
+}
+
+pub struct Verify;
+
+impl Action for Verify {
+    const METHOD: &'static str = "audit_verify";
+    type Params = EmptyParams;
+    type Output = VerifyReport;
+
+    async fn run(&self, ctx: &mut Ctx, _p: EmptyParams) -> RpcResult<VerifyReport> {
+        super::verify(ctx.conn().await?).await
+    }
+}

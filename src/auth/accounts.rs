@@ -1,0 +1,129 @@
+//! Accounts and their default actors: the rows, and the one way to create an account
+//! (used by `account_bootstrap`, `account_create`, `account_signup` and the CLI).
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::password;
+use crate::db::ConnRef;
+use crate::on_conn;
+use crate::rpc::{RpcError, RpcResult};
+
+/// An account as every method returns it (never its password hash).
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
+pub struct Account {
+    pub id: Uuid,
+    pub username: String,
+    pub email: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// An account with its default actor.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub account: Account,
+    pub actor_id: Uuid,
+}
+
+const COLUMNS: &str = "id, username, email, created_at, disabled_at";
+
+/// The case-insensitive key usernames are unique by.
+pub fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+/// Creates an account and its default actor. The password must pass the strength rule;
+/// a username taken in any letter case is `conflict/username_taken`.
+pub async fn create(
+    mut conn: ConnRef<'_>,
+    username: &str,
+    email: Option<&str>,
+    password: String,
+    now: DateTime<Utc>,
+) -> RpcResult<Created> {
+    password::check_strength(&password)?;
+    let key = username_key(username);
+    let taken: Option<Uuid> = on_conn!(&mut conn, c => sqlx::query_scalar("SELECT id FROM accounts WHERE username_key = $1")
+        .bind(&key).fetch_optional(&mut **c).await)?;
+    if taken.is_some() {
+        return Err(username_taken());
+    }
+    let hash = password::hash(password).await?;
+    let account = Account {
+        id: Uuid::now_v7(),
+        username: username.to_owned(),
+        email: email.map(str::to_owned),
+        created_at: now,
+        disabled_at: None,
+    };
+    let actor_id = Uuid::now_v7();
+    let inserted = on_conn!(&mut conn, c => sqlx::query(
+        "INSERT INTO accounts (id, username, username_key, email, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(account.id).bind(&account.username).bind(&key).bind(&account.email).bind(&hash).bind(now)
+        .execute(&mut **c).await.map(|_| ()));
+    match inserted {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(username_taken()),
+        other => other?,
+    }
+    on_conn!(&mut conn, c => sqlx::query("INSERT INTO actors (id, account_id, name, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(actor_id).bind(account.id).bind(&account.username).bind(now)
+        .execute(&mut **c).await.map(|_| ()))?;
+    Ok(Created { account, actor_id })
+}
+
+fn username_taken() -> RpcError {
+    RpcError::conflict("username_taken").message("That username is taken (usernames ignore letter case).")
+}
+
+/// What a login needs: the account, its actor and its password hash.
+pub struct LoginRecord {
+    pub account: Account,
+    pub actor_id: Uuid,
+    pub password_hash: String,
+}
+
+/// Finds an enabled account by username, in any letter case.
+pub async fn find_for_login(conn: ConnRef<'_>, username: &str) -> RpcResult<Option<LoginRecord>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        account: Account,
+        actor_id: Uuid,
+        password_hash: String,
+    }
+    let sql = "SELECT a.id, a.username, a.email, a.created_at, a.disabled_at, a.password_hash, \
+               (SELECT id FROM actors WHERE account_id = a.id ORDER BY created_at, id LIMIT 1) AS actor_id \
+               FROM accounts a WHERE a.username_key = $1 AND a.disabled_at IS NULL";
+    let row: Option<Row> =
+        on_conn!(conn, c => sqlx::query_as(sql).bind(username_key(username)).fetch_optional(&mut *c).await)?;
+    Ok(row.map(|r| LoginRecord { account: r.account, actor_id: r.actor_id, password_hash: r.password_hash }))
+}
+
+pub async fn find(conn: ConnRef<'_>, id: Uuid) -> RpcResult<Option<Account>> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1");
+    Ok(on_conn!(conn, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *c).await)?)
+}
+
+pub async fn password_hash(conn: ConnRef<'_>, id: Uuid) -> RpcResult<String> {
+    Ok(on_conn!(conn, c => sqlx::query_scalar("SELECT password_hash FROM accounts WHERE id = $1")
+        .bind(id).fetch_one(&mut *c).await)?)
+}
+
+pub async fn set_password_hash(conn: ConnRef<'_>, id: Uuid, hash: &str) -> RpcResult<()> {
+    on_conn!(conn, c => sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+        .bind(hash).bind(id).execute(&mut *c).await.map(|_| ()))?;
+    Ok(())
+}
+
+/// Accounts in creation order (ids are UUIDv7), after `cursor`.
+pub async fn list(conn: ConnRef<'_>, cursor: Option<Uuid>, limit: i64) -> RpcResult<Vec<Account>> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2");
+    Ok(on_conn!(conn, c => sqlx::query_as(&sql).bind(cursor).bind(limit).fetch_all(&mut *c).await)?)
+}
+
+pub async fn count(conn: ConnRef<'_>) -> RpcResult<i64> {
+    Ok(on_conn!(conn, c => sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&mut *c).await)?)
+}

@@ -1,0 +1,266 @@
+//! `account_login`, `account_logout`, `account_create`, `account_signup`,
+//! `account_password_change`, `account_list`, `whoami`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::audit::AuditEvent;
+use crate::auth::accounts::{self, Account};
+use crate::auth::bootstrap::AccountResult;
+use crate::auth::{password, sessions};
+use crate::authz::{self, Permit};
+use crate::config::Signup as SignupMode;
+use crate::rpc::common::{EmptyParams, OkResult};
+use crate::rpc::context::SessionCookie;
+use crate::rpc::{Action, Ctx, RpcError, RpcResult};
+use crate::sockets::{CLOSE_REVOKED, SocketKey};
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginParams {
+    #[schemars(length(min = 1, max = 64))]
+    pub username: String,
+    #[schemars(length(max = 1024))]
+    pub password: String,
+}
+
+/// The new session (its secret travels only in the cookie).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SessionRef {
+    pub id: Uuid,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LoginResult {
+    pub account: Account,
+    pub session: SessionRef,
+}
+
+pub struct Login;
+
+impl Action for Login {
+    const METHOD: &'static str = "account_login";
+    type Params = LoginParams;
+    type Output = LoginResult;
+
+    async fn run(&self, ctx: &mut Ctx, p: LoginParams) -> RpcResult<LoginResult> {
+        let now = ctx.now();
+        let ip = ctx.ip();
+        let limits = &ctx.app().login_limits;
+        limits.check(&ip, &p.username, now).map_err(RpcError::rate_limited)?;
+        let Some(found) = accounts::find_for_login(ctx.conn().await?, &p.username).await? else {
+            // Same work as a wrong password, so timing does not tell whether the account exists.
+            password::verify(p.password, None).await?;
+            return Err(login_failed(ctx, &ip, &p.username));
+        };
+        if !password::verify(p.password, Some(found.password_hash.clone())).await? {
+            return Err(login_failed(ctx, &ip, &p.username));
+        }
+        let ttl = sessions::ttl(ctx.app());
+        let session = sessions::create(ctx.conn().await?, found.account.id, ttl, now).await?;
+        let event = AuditEvent::success("account_login").subject(session.id);
+        ctx.audit(AuditEvent { account_id: Some(found.account.id), actor_id: Some(found.actor_id), ..event }).await?;
+        ctx.set_session_cookie(SessionCookie::Set { token: session.token, expires_at: session.expires_at });
+        Ok(LoginResult {
+            account: found.account,
+            session: SessionRef { id: session.id, expires_at: session.expires_at },
+        })
+    }
+}
+
+/// Counts a failed login and answers without saying whether the account exists.
+fn login_failed(ctx: &Ctx, ip: &str, username: &str) -> RpcError {
+    ctx.app().login_limits.record_failure(ip, username, ctx.now());
+    RpcError::unauthenticated("invalid_credentials").message("Wrong username or password.")
+}
+
+pub struct Logout;
+
+impl Action for Logout {
+    const METHOD: &'static str = "account_logout";
+    type Params = EmptyParams;
+    type Output = OkResult;
+
+    async fn run(&self, ctx: &mut Ctx, _p: EmptyParams) -> RpcResult<OkResult> {
+        let principal = ctx.require_principal()?.clone();
+        let Some(session_id) = principal.session_id() else {
+            return Err(
+                RpcError::validation("not_a_session").message("Signed in with an API token: revoke it instead.")
+            );
+        };
+        let now = ctx.now();
+        sessions::revoke(ctx.conn().await?, principal.account_id, session_id, now).await?;
+        ctx.audit(AuditEvent::success("account_logout").subject(session_id)).await?;
+        close_after_commit(ctx, vec![SocketKey::Session(session_id)]);
+        ctx.set_session_cookie(SessionCookie::Clear);
+        Ok(OkResult::ok())
+    }
+}
+
+/// Closes the sockets of revoked credentials once the revocation has committed.
+pub(crate) fn close_after_commit(ctx: &mut Ctx, keys: Vec<SocketKey>) {
+    let sockets = ctx.app().sockets.clone();
+    ctx.after_commit(move || {
+        for key in keys {
+            sockets.close_all(key, CLOSE_REVOKED);
+        }
+    });
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccountParams {
+    /// Unique, ignoring letter case.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._@+-]+$"))]
+    pub username: String,
+    /// At least 12 characters.
+    #[schemars(length(max = 1024))]
+    pub password: String,
+    #[schemars(length(max = 254), regex(pattern = r"^[^@\s]+@[^@\s]+$"))]
+    pub email: Option<String>,
+}
+
+async fn create_account(ctx: &mut Ctx, p: CreateAccountParams, event_type: &str) -> RpcResult<AccountResult> {
+    let now = ctx.now();
+    let created = accounts::create(ctx.conn().await?, &p.username, p.email.as_deref(), p.password, now).await?;
+    let event = AuditEvent::success(event_type).target(created.account.id).subject(created.account.id);
+    ctx.audit(event).await?;
+    Ok(AccountResult { account: created.account })
+}
+
+pub struct Create;
+
+impl Action for Create {
+    const METHOD: &'static str = "account_create";
+    type Params = CreateAccountParams;
+    type Output = AccountResult;
+
+    async fn run(&self, ctx: &mut Ctx, p: CreateAccountParams) -> RpcResult<AccountResult> {
+        create_account(ctx, p, Self::METHOD).await
+    }
+}
+
+pub struct Signup;
+
+impl Action for Signup {
+    const METHOD: &'static str = "account_signup";
+    type Params = CreateAccountParams;
+    type Output = AccountResult;
+
+    async fn run(&self, ctx: &mut Ctx, p: CreateAccountParams) -> RpcResult<AccountResult> {
+        if ctx.app().config.auth.signup != SignupMode::Open {
+            return Err(RpcError::forbidden("signup_closed").message("Sign-up is closed; ask an admin for an account."));
+        }
+        create_account(ctx, p, Self::METHOD).await
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChangeParams {
+    #[schemars(length(max = 1024))]
+    pub current_password: String,
+    /// At least 12 characters.
+    #[schemars(length(max = 1024))]
+    pub new_password: String,
+}
+
+pub struct PasswordChange;
+
+impl Action for PasswordChange {
+    const METHOD: &'static str = "account_password_change";
+    type Params = PasswordChangeParams;
+    type Output = OkResult;
+
+    async fn run(&self, ctx: &mut Ctx, p: PasswordChangeParams) -> RpcResult<OkResult> {
+        let principal = ctx.require_principal()?.clone();
+        let (now, ip) = (ctx.now(), ctx.ip());
+        // A wrong current password counts as a failed login: a stolen session must not
+        // become a way to guess the password.
+        ctx.app().login_limits.check(&ip, &principal.username, now).map_err(RpcError::rate_limited)?;
+        password::check_strength(&p.new_password)?;
+        let stored = accounts::password_hash(ctx.conn().await?, principal.account_id).await?;
+        if !password::verify(p.current_password, Some(stored)).await? {
+            ctx.app().login_limits.record_failure(&ip, &principal.username, now);
+            return Err(RpcError::forbidden("wrong_password").message("The current password is not right."));
+        }
+        let hash = password::hash(p.new_password).await?;
+        accounts::set_password_hash(ctx.conn().await?, principal.account_id, &hash).await?;
+        let ended =
+            sessions::revoke_others(ctx.conn().await?, principal.account_id, principal.session_id(), now).await?;
+        let event = AuditEvent::success(Self::METHOD)
+            .subject(principal.account_id)
+            .data(json!({ "sessions_ended": ended.len() }));
+        ctx.audit(event).await?;
+        close_after_commit(ctx, ended.into_iter().map(SocketKey::Session).collect());
+        Ok(OkResult::ok())
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListAccountsParams {
+    /// At most 500; default 100.
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AccountPage {
+    pub accounts: Vec<Account>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<Uuid>,
+}
+
+pub struct List;
+
+impl Action for List {
+    const METHOD: &'static str = "account_list";
+    type Params = ListAccountsParams;
+    type Output = AccountPage;
+
+    async fn run(&self, ctx: &mut Ctx, p: ListAccountsParams) -> RpcResult<AccountPage> {
+        let limit = i64::from(p.limit.unwrap_or(100));
+        let accounts = accounts::list(ctx.conn().await?, p.cursor, limit).await?;
+        let next_cursor = if accounts.len() as i64 == limit { accounts.last().map(|a| a.id) } else { None };
+        Ok(AccountPage { accounts, next_cursor })
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct WhoamiResult {
+    pub account: Account,
+    pub actor_id: Uuid,
+    /// The caller's active permits.
+    pub permits: Vec<Permit>,
+    /// What the UI may offer: `resource` or `resource/scope` → sorted verbs.
+    pub permissions: BTreeMap<String, Vec<String>>,
+}
+
+pub struct Whoami;
+
+impl Action for Whoami {
+    const METHOD: &'static str = "whoami";
+    type Params = EmptyParams;
+    type Output = WhoamiResult;
+
+    async fn run(&self, ctx: &mut Ctx, _p: EmptyParams) -> RpcResult<WhoamiResult> {
+        let principal = ctx.require_principal()?.clone();
+        let now = ctx.now();
+        let account = accounts::find(ctx.conn().await?, principal.account_id).await?.ok_or_else(RpcError::not_found)?;
+        let permits = authz::active_permits(ctx.conn().await?, principal.actor_id, now).await?;
+        // Roles and scoped grants arrive with issue 5; until then only admin grants anything.
+        let mut permissions = BTreeMap::new();
+        if principal.admin {
+            permissions.insert("*".to_owned(), vec!["*".to_owned()]);
+        }
+        Ok(WhoamiResult { account, actor_id: principal.actor_id, permits, permissions })
+    }
+}

@@ -1,0 +1,27 @@
+//! The identity methods of SPEC.md §4, one file per object: accounts (and signing in),
+//! sessions, API tokens. `account_bootstrap` lives with the bootstrap logic.
+
+pub mod account;
+pub mod session;
+pub mod token;
+
+use crate::rpc::Handler;
+
+/// Every identity handler.
+pub fn all() -> Vec<Box<dyn Handler>> {
+    vec![
+        Box::new(super::bootstrap::AccountBootstrap),
+        Box::new(account::Login),
+        Box::new(account::Logout),
+        Box::new(account::Create),
+        Box::new(account::Signup),
+        Box::new(account::PasswordChange),
+        Box::new(account::List),
+        Box::new(account::Whoami),
+        Box::new(session::List),
+        Box::new(session::Revoke),
+        Box::new(token::Create),
+        Box::new(token::List),
+        Box::new(token::Revoke),
+    ]
+}

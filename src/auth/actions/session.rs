@@ -1,0 +1,61 @@
+//! `session_list`, `session_revoke`: the caller's own sessions only.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::account::close_after_commit;
+use crate::audit::AuditEvent;
+use crate::auth::sessions::{self, SessionInfo};
+use crate::rpc::common::{EmptyParams, OkResult};
+use crate::rpc::{Action, Ctx, RpcError, RpcResult};
+use crate::sockets::SocketKey;
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionInfo>,
+}
+
+pub struct List;
+
+impl Action for List {
+    const METHOD: &'static str = "session_list";
+    type Params = EmptyParams;
+    type Output = SessionList;
+
+    async fn run(&self, ctx: &mut Ctx, _p: EmptyParams) -> RpcResult<SessionList> {
+        let principal = ctx.require_principal()?.clone();
+        let now = ctx.now();
+        let mut sessions = sessions::list(ctx.conn().await?, principal.account_id, now).await?;
+        for session in &mut sessions {
+            session.current = principal.session_id() == Some(session.id);
+        }
+        Ok(SessionList { sessions })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRevokeParams {
+    pub session_id: Uuid,
+}
+
+pub struct Revoke;
+
+impl Action for Revoke {
+    const METHOD: &'static str = "session_revoke";
+    type Params = SessionRevokeParams;
+    type Output = OkResult;
+
+    async fn run(&self, ctx: &mut Ctx, p: SessionRevokeParams) -> RpcResult<OkResult> {
+        let account_id = ctx.require_principal()?.account_id;
+        let now = ctx.now();
+        // Another account's session is as invisible as one that never existed.
+        if !sessions::revoke(ctx.conn().await?, account_id, p.session_id, now).await? {
+            return Err(RpcError::not_found());
+        }
+        ctx.audit(AuditEvent::success(Self::METHOD).subject(p.session_id)).await?;
+        close_after_commit(ctx, vec![SocketKey::Session(p.session_id)]);
+        Ok(OkResult::ok())
+    }
+}

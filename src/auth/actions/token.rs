@@ -1,0 +1,117 @@
+//! `token_create`, `token_list`, `token_revoke`: the caller's own API tokens only.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::account::close_after_commit;
+use crate::audit::AuditEvent;
+use crate::auth::Via;
+use crate::auth::tokens::{self, TokenInfo};
+use crate::rpc::common::{EmptyParams, OkResult};
+use crate::rpc::{Action, Ctx, RpcError, RpcResult};
+use crate::sockets::SocketKey;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCreateParams {
+    /// A label to recognise the token by.
+    #[schemars(length(min = 1, max = 100))]
+    pub name: String,
+    /// When it stops working; `null` = never.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The only methods it may call; omit for every method the account may call.
+    #[schemars(length(min = 1, max = 200))]
+    pub methods: Option<Vec<String>>,
+}
+
+/// The new token, and its secret, shown this once.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TokenCreated {
+    pub token: TokenInfo,
+    /// Send as `Authorization: Bearer <secret>`. It cannot be shown again.
+    pub secret: String,
+}
+
+pub struct Create;
+
+impl Action for Create {
+    const METHOD: &'static str = "token_create";
+    type Params = TokenCreateParams;
+    type Output = TokenCreated;
+
+    async fn run(&self, ctx: &mut Ctx, p: TokenCreateParams) -> RpcResult<TokenCreated> {
+        let principal = ctx.require_principal()?.clone();
+        let now = ctx.now();
+        if p.expires_at.is_some_and(|at| at <= now) {
+            return Err(RpcError::validation("expiry_in_past").message("expires_at must be in the future."));
+        }
+        let mut methods = p.methods;
+        if let Some(methods) = &mut methods {
+            methods.sort();
+            methods.dedup();
+            if let Some(unknown) = methods.iter().find(|m| ctx.app().registry.get(m).is_none()) {
+                return Err(RpcError::validation("unknown_method").with("method", unknown.clone()));
+            }
+        }
+        // A limited token may only mint tokens limited to (a subset of) its own methods.
+        if let Via::Token { methods: Some(own), .. } = &principal.via {
+            let within = methods.as_ref().is_some_and(|m| m.iter().all(|x| own.contains(x)));
+            if !within {
+                return Err(RpcError::forbidden("token_method_not_allowed"));
+            }
+        }
+        let (token, secret) =
+            tokens::create(ctx.conn().await?, principal.account_id, &p.name, p.expires_at, methods, now).await?;
+        let event = AuditEvent::success(Self::METHOD)
+            .subject(token.id)
+            .data(json!({ "name": token.name, "methods": token.methods, "expires_at": token.expires_at }));
+        ctx.audit(event).await?;
+        Ok(TokenCreated { token, secret })
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenInfo>,
+}
+
+pub struct List;
+
+impl Action for List {
+    const METHOD: &'static str = "token_list";
+    type Params = EmptyParams;
+    type Output = TokenList;
+
+    async fn run(&self, ctx: &mut Ctx, _p: EmptyParams) -> RpcResult<TokenList> {
+        let account_id = ctx.require_principal()?.account_id;
+        Ok(TokenList { tokens: tokens::list(ctx.conn().await?, account_id).await? })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRevokeParams {
+    pub token_id: Uuid,
+}
+
+pub struct Revoke;
+
+impl Action for Revoke {
+    const METHOD: &'static str = "token_revoke";
+    type Params = TokenRevokeParams;
+    type Output = OkResult;
+
+    async fn run(&self, ctx: &mut Ctx, p: TokenRevokeParams) -> RpcResult<OkResult> {
+        let account_id = ctx.require_principal()?.account_id;
+        let now = ctx.now();
+        if !tokens::revoke(ctx.conn().await?, account_id, p.token_id, now).await? {
+            return Err(RpcError::not_found());
+        }
+        ctx.audit(AuditEvent::success(Self::METHOD).subject(p.token_id)).await?;
+        close_after_commit(ctx, vec![SocketKey::Token(p.token_id)]);
+        Ok(OkResult::ok())
+    }
+}

@@ -1,0 +1,122 @@
+//! Browser sessions: a random token in an `HttpOnly; SameSite=Strict` cookie, stored only
+//! as its hash. A session ends `session_ttl_hours` after its last use; each use (at most
+//! once a minute) slides that forward.
+
+use chrono::{DateTime, Duration, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::secret::{hash_token, new_token};
+use super::{Resolved, Via};
+use crate::app::App;
+use crate::db::ConnRef;
+use crate::on_conn;
+use crate::rpc::RpcResult;
+
+/// How often a session's expiry is written forward at most.
+const RENEW_EVERY: Duration = Duration::seconds(60);
+
+/// A session as `session_list` shows it.
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
+pub struct SessionInfo {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Whether this is the session making the call.
+    #[sqlx(skip)]
+    pub current: bool,
+}
+
+/// A new session and its secret (which goes into the cookie, never into storage).
+pub struct NewSession {
+    pub id: Uuid,
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub fn ttl(app: &App) -> Duration {
+    Duration::hours(i64::from(app.config.auth.session_ttl_hours))
+}
+
+pub async fn create(conn: ConnRef<'_>, account_id: Uuid, ttl: Duration, now: DateTime<Utc>) -> RpcResult<NewSession> {
+    let session = NewSession { id: Uuid::now_v7(), token: new_token(""), expires_at: now + ttl };
+    on_conn!(conn, c => sqlx::query(
+        "INSERT INTO sessions (id, account_id, token_hash, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5)")
+        .bind(session.id).bind(account_id).bind(hash_token(&session.token)).bind(now).bind(session.expires_at)
+        .execute(&mut *c).await.map(|_| ()))?;
+    Ok(session)
+}
+
+/// Looks a session token up; renews its expiry when it was last seen over a minute ago.
+pub(crate) async fn resolve(app: &App, token: &str, now: DateTime<Utc>) -> RpcResult<Option<Resolved>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: Uuid,
+        account_id: Uuid,
+        actor_id: Uuid,
+        username: String,
+        last_seen_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    }
+    let sql = "SELECT s.id, s.account_id, s.last_seen_at, s.expires_at, a.username, \
+               (SELECT id FROM actors WHERE account_id = a.id ORDER BY created_at, id LIMIT 1) AS actor_id \
+               FROM sessions s JOIN accounts a ON a.id = s.account_id \
+               WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND a.disabled_at IS NULL";
+    let row: Option<Row> = {
+        let mut conn = app.db.read().await?;
+        on_conn!(conn.conn(), c => sqlx::query_as(sql).bind(hash_token(token)).fetch_optional(&mut *c).await)?
+    };
+    let Some(row) = row.filter(|r| r.expires_at > now) else { return Ok(None) };
+    let mut renewed_until = None;
+    if now - row.last_seen_at >= RENEW_EVERY {
+        let expires_at = now + ttl(app);
+        let mut tx = app.db.begin_write().await?;
+        on_conn!(tx.conn(), c => sqlx::query(
+            "UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id = $3 AND revoked_at IS NULL")
+            .bind(now).bind(expires_at).bind(row.id).execute(&mut *c).await.map(|_| ()))?;
+        tx.commit().await?;
+        renewed_until = Some(expires_at);
+    }
+    Ok(Some(Resolved {
+        account_id: row.account_id,
+        actor_id: row.actor_id,
+        username: row.username,
+        via: Via::Session { id: row.id, renewed_until },
+    }))
+}
+
+/// The account's live sessions, newest first.
+pub async fn list(conn: ConnRef<'_>, account_id: Uuid, now: DateTime<Utc>) -> RpcResult<Vec<SessionInfo>> {
+    let sql = "SELECT id, created_at, last_seen_at, expires_at FROM sessions \
+               WHERE account_id = $1 AND revoked_at IS NULL ORDER BY id DESC";
+    let sessions: Vec<SessionInfo> =
+        on_conn!(conn, c => sqlx::query_as(sql).bind(account_id).fetch_all(&mut *c).await)?;
+    Ok(sessions.into_iter().filter(|s| s.expires_at > now).collect())
+}
+
+/// Revokes one live session of the account; `false` when there is no such session.
+pub async fn revoke(conn: ConnRef<'_>, account_id: Uuid, session_id: Uuid, now: DateTime<Utc>) -> RpcResult<bool> {
+    let affected = on_conn!(conn, c => sqlx::query(
+        "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL AND expires_at > $1")
+        .bind(now).bind(session_id).bind(account_id).execute(&mut *c).await.map(|r| r.rows_affected()))?;
+    Ok(affected == 1)
+}
+
+/// Revokes every live session of the account except `keep`; returns the ids revoked.
+pub async fn revoke_others(
+    mut conn: ConnRef<'_>,
+    account_id: Uuid,
+    keep: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> RpcResult<Vec<Uuid>> {
+    let ids: Vec<Uuid> = on_conn!(&mut conn, c => sqlx::query_scalar(
+        "SELECT id FROM sessions WHERE account_id = $1 AND revoked_at IS NULL AND ($2 IS NULL OR id <> $2)")
+        .bind(account_id).bind(keep).fetch_all(&mut **c).await)?;
+    for id in &ids {
+        on_conn!(&mut conn, c => sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2")
+            .bind(now).bind(id).execute(&mut **c).await.map(|_| ()))?;
+    }
+    Ok(ids)
+}

@@ -1,0 +1,132 @@
+//! API tokens for scripts and back ends: `Authorization: Bearer <secret>`. The secret is
+//! shown once, at creation; only its hash is stored. A token may be limited to a list of
+//! methods, and then can call nothing else.
+
+use chrono::{DateTime, Duration, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::secret::{API_TOKEN_PREFIX, hash_token, new_token};
+use super::{Resolved, Via};
+use crate::app::App;
+use crate::db::ConnRef;
+use crate::on_conn;
+use crate::rpc::RpcResult;
+
+/// How often `last_used_at` is written at most.
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+/// A token as `token_list` shows it (never the secret).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TokenInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The methods it may call; `null` = every method its account may call.
+    pub methods: Option<Vec<String>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    methods: Option<String>,
+}
+
+impl From<Row> for TokenInfo {
+    fn from(r: Row) -> TokenInfo {
+        let methods = r.methods.map(|m| serde_json::from_str(&m).unwrap_or_default());
+        TokenInfo {
+            id: r.id,
+            name: r.name,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            expires_at: r.expires_at,
+            methods,
+        }
+    }
+}
+
+/// Creates a token; returns it with its secret.
+pub async fn create(
+    conn: ConnRef<'_>,
+    account_id: Uuid,
+    name: &str,
+    expires_at: Option<DateTime<Utc>>,
+    methods: Option<Vec<String>>,
+    now: DateTime<Utc>,
+) -> RpcResult<(TokenInfo, String)> {
+    let secret = new_token(API_TOKEN_PREFIX);
+    let token = TokenInfo {
+        id: Uuid::now_v7(),
+        name: name.to_owned(),
+        created_at: now,
+        last_used_at: None,
+        expires_at,
+        methods,
+    };
+    let methods_json = token.methods.as_ref().map(|m| serde_json::to_string(m).expect("strings serialize"));
+    on_conn!(conn, c => sqlx::query(
+        "INSERT INTO api_tokens (id, account_id, name, token_hash, methods, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(token.id).bind(account_id).bind(&token.name).bind(hash_token(&secret)).bind(methods_json)
+        .bind(now).bind(expires_at).execute(&mut *c).await.map(|_| ()))?;
+    Ok((token, secret))
+}
+
+/// Looks a bearer secret up; notes when it was last used (at most once a minute).
+pub(crate) async fn resolve(app: &App, secret: &str, now: DateTime<Utc>) -> RpcResult<Option<Resolved>> {
+    #[derive(sqlx::FromRow)]
+    struct Found {
+        id: Uuid,
+        account_id: Uuid,
+        actor_id: Uuid,
+        username: String,
+        methods: Option<String>,
+        expires_at: Option<DateTime<Utc>>,
+        last_used_at: Option<DateTime<Utc>>,
+    }
+    let sql = "SELECT t.id, t.account_id, t.methods, t.expires_at, t.last_used_at, a.username, \
+               (SELECT id FROM actors WHERE account_id = a.id ORDER BY created_at, id LIMIT 1) AS actor_id \
+               FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
+               WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND a.disabled_at IS NULL";
+    let found: Option<Found> = {
+        let mut conn = app.db.read().await?;
+        on_conn!(conn.conn(), c => sqlx::query_as(sql).bind(hash_token(secret)).fetch_optional(&mut *c).await)?
+    };
+    let Some(found) = found.filter(|f| f.expires_at.is_none_or(|at| at > now)) else { return Ok(None) };
+    if found.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
+        let mut tx = app.db.begin_write().await?;
+        on_conn!(tx.conn(), c => sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(now).bind(found.id).execute(&mut *c).await.map(|_| ()))?;
+        tx.commit().await?;
+    }
+    let methods = found.methods.map(|m| serde_json::from_str(&m).unwrap_or_default());
+    Ok(Some(Resolved {
+        account_id: found.account_id,
+        actor_id: found.actor_id,
+        username: found.username,
+        via: Via::Token { id: found.id, methods },
+    }))
+}
+
+/// The account's tokens that are not revoked, newest first.
+pub async fn list(conn: ConnRef<'_>, account_id: Uuid) -> RpcResult<Vec<TokenInfo>> {
+    let sql = "SELECT id, name, created_at, last_used_at, expires_at, methods FROM api_tokens \
+               WHERE account_id = $1 AND revoked_at IS NULL ORDER BY id DESC";
+    let rows: Vec<Row> = on_conn!(conn, c => sqlx::query_as(sql).bind(account_id).fetch_all(&mut *c).await)?;
+    Ok(rows.into_iter().map(TokenInfo::from).collect())
+}
+
+/// Revokes one of the account's tokens; `false` when there is no such live token.
+pub async fn revoke(conn: ConnRef<'_>, account_id: Uuid, token_id: Uuid, now: DateTime<Utc>) -> RpcResult<bool> {
+    let affected = on_conn!(conn, c => sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL")
+        .bind(now).bind(token_id).bind(account_id).execute(&mut *c).await.map(|r| r.rows_affected()))?;
+    Ok(affected == 1)
+}
