@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod doubles;
+pub mod identity;
 pub mod pg;
 
 use std::net::SocketAddr;
@@ -75,6 +76,7 @@ pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Op
 }
 
 pub async fn start_custom(backend: Backend, extra: Extra, tweak: impl FnOnce(&mut Config)) -> Option<TestServer> {
+    capture_logs();
     let dir = tempfile::tempdir().unwrap();
     let database_url = database_url(backend, dir.path()).await?;
     let mut config = Config::embedded();
@@ -156,6 +158,38 @@ impl TestServer {
         let running = self.running.take().unwrap();
         tokio::spawn(async move { running.shutdown().await.unwrap() })
     }
+}
+
+/// Everything the servers of this test binary logged, at every level.
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends all log output (trace level, every target) to a buffer [`captured_logs`] reads.
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .try_init();
+    });
+}
+
+/// The log output of this test binary so far.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
 }
 
 type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
