@@ -20,17 +20,20 @@
 //! - [`sockets`]: open WebSockets by credential, so revocation can close them;
 //! - [`db`]: SQLite and PostgreSQL pools and the one transaction helper;
 //! - [`config`], [`clock`], [`metrics`], [`schemas`]: supporting pieces;
-//! - [`server`]: assembles all of it; [`app`]: the shared state it builds.
+//! - [`server`]: assembles all of it; [`app`]: the shared state it builds;
+//! - [`offline`] and [`client`]: what the CLI does without a server, and its script client.
 
 pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod handlers;
 pub mod metrics;
+pub mod offline;
 pub mod rpc;
 pub mod schemas;
 pub mod server;

@@ -1,4 +1,5 @@
-//! The `countersign` command line: run the server, migrate, regenerate schemas.
+//! The `countersign` command line: run the server, migrate, manage accounts and tokens
+//! offline, verify the audit log, call a method, regenerate schemas.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use clap::{Parser, Subcommand};
 use countersign::config::{Config, Overrides};
 use countersign::db::Db;
 use countersign::server::{self, Extra, redact_url};
+use countersign::{client, offline};
 
 #[derive(Parser)]
 #[command(name = "countersign", version, about = "A JSON-RPC 2.0 action server for consequential actions.")]
@@ -34,6 +36,35 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Accounts, without a running server.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// API tokens, without a running server.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Call one method on a running server and print its result (exit 1 on an error).
+    Call {
+        /// The method, e.g. whoami.
+        method: String,
+        /// Params as a JSON object.
+        #[arg(default_value = "{}")]
+        params: String,
+        /// The server's base URL.
+        #[arg(long, env = "COUNTERSIGN_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// An API token (from `token create` or the token_create method).
+        #[arg(long, env = "COUNTERSIGN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
     /// Regenerate the JSON Schemas and openrpc.json in DIR.
     Schemas {
         /// Fail (exit 1) if DIR differs from what would be generated; write nothing.
@@ -42,6 +73,45 @@ enum Command {
         #[arg(long, default_value = "schemas")]
         dir: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account; the password is read from standard input (one line).
+    /// With --admin on an empty database this is the offline bootstrap.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Give the account the admin role.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token for an account and print its secret (shown once). The
+    /// account's password is read from standard input (one line).
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated methods the token may call (default: all).
+        #[arg(long, value_delimiter = ',')]
+        methods: Option<Vec<String>>,
+        /// RFC 3339 time it stops working.
+        #[arg(long)]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; exit 1 and name the first bad seq when it is broken.
+    Verify,
 }
 
 fn main() -> ExitCode {
@@ -74,6 +144,41 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             db.migrate().await?;
             println!("migrated {}", redact_url(&config.server.database_url));
         }
+        Command::Account { command: AccountCommand::Create { username, email, admin } } => {
+            let password = read_password()?;
+            let db = offline::open(&config).await?;
+            let account = offline::create_account(&config, &db, &username, email.as_deref(), password, admin).await?;
+            println!("{}", serde_json::to_string_pretty(&account)?);
+        }
+        Command::Token { command: TokenCommand::Create { username, name, methods, expires_at } } => {
+            let password = read_password()?;
+            let db = offline::open(&config).await?;
+            let (token, secret) = offline::create_token(&db, &username, password, &name, methods, expires_at).await?;
+            eprintln!("token {} created; the secret below is shown only once", token.id);
+            println!("{secret}");
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let db = offline::open(&config).await?;
+            let report = offline::verify_audit(&db).await?;
+            match report.first_bad_seq {
+                None => println!("ok: {} rows, chain intact", report.checked),
+                Some(seq) => {
+                    println!("BROKEN: first bad seq {seq} ({} rows checked)", report.checked);
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::Call { method, params, url, token } => {
+            let params: serde_json::Value =
+                serde_json::from_str(&params).map_err(|e| anyhow::anyhow!("PARAMS is not JSON: {e}"))?;
+            match client::call(&url, token.as_deref(), &method, params).await? {
+                Ok(result) => println!("{}", serde_json::to_string_pretty(&result)?),
+                Err(error) => {
+                    eprintln!("{}", serde_json::to_string_pretty(&error)?);
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
         Command::Schemas { check, dir } => {
             let registry = server::registry(&config, Extra::default())?;
             if check {
@@ -93,4 +198,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads one line from standard input, without its line ending.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprint!("password (input is visible; pipe it in to avoid that): ");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_countersign");
 
-backend_tests!(serve_answers_then_stops_on_sigterm);
+backend_tests!(serve_answers_then_stops_on_sigterm, offline_bootstrap_token_and_call);
 
 async fn serve_answers_then_stops_on_sigterm(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -86,4 +86,90 @@ fn a_bad_config_fails_at_start_naming_file_and_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("bad.toml") && stderr.contains("server.listen"), "{stderr}");
     assert!(!dir.path().join("countersign.db").exists(), "nothing is created before the config is valid");
+}
+
+/// Runs the binary in `dir` with `stdin` piped in.
+fn run_with_stdin(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `account create --admin` bootstraps offline (retiring the token file), `token create`
+/// prints a secret that `call` then uses against a running server, `audit verify` passes.
+async fn offline_bootstrap_token_and_call(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = common::database_url(backend, dir.path()).await else { return };
+    let db = ["--database-url", url.as_str()];
+    let password = "a long enough password\n";
+
+    let output = run_with_stdin(dir.path(), &[&["migrate"][..], &db].concat(), "");
+    assert!(output.status.success());
+    let create = [&["account", "create", "--admin", "--username", "root"][..], &db].concat();
+    let output = run_with_stdin(dir.path(), &create, password);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let account: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(account["username"], "root");
+    let output = run_with_stdin(dir.path(), &create, password);
+    assert!(!output.status.success(), "a taken username fails");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("username_taken"));
+    let short = [&["account", "create", "--username", "shorty"][..], &db].concat();
+    let output = run_with_stdin(dir.path(), &short, "short\n");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("password_too_short"));
+
+    let token = [&["token", "create", "--username", "root", "--name", "ci", "--methods", "whoami"][..], &db].concat();
+    let output = run_with_stdin(dir.path(), &token, "wrong password here\n");
+    assert!(!output.status.success(), "a wrong password makes no token");
+    let output = run_with_stdin(dir.path(), &token, password);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let secret = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(secret.starts_with("cst_"), "{secret}");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = Command::new(BIN)
+        .args([&["serve", "--listen", &listen][..], &db].concat())
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{listen}");
+    let call = |method: &str| {
+        Command::new(BIN).args(["call", method, "{}", "--url", &base, "--token", &secret]).output().unwrap()
+    };
+    let mut whoami = call("whoami");
+    for _ in 0..100 {
+        if whoami.status.success() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        whoami = call("whoami");
+    }
+    assert!(whoami.status.success(), "{}", String::from_utf8_lossy(&whoami.stderr));
+    let me: Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    assert_eq!(me["account"]["username"], "root");
+    assert_eq!(me["permissions"], json!({"*": ["*"]}));
+    let denied = call("token_list");
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("token_method_not_allowed"));
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    server.wait().unwrap();
+
+    // Three rows: the account, the token, and the denied token_list call.
+    let verify = Command::new(BIN).args([&["audit", "verify"][..], &db].concat()).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(
+        String::from_utf8_lossy(&verify.stdout).starts_with("ok: 3 rows"),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
 }

@@ -13,7 +13,10 @@ async fn bootstrap_login_whoami(backend: Backend) {
     let me = admin.ok("whoami", json!({})).await;
     assert_eq!(me["account"]["username"], "admin");
     assert_eq!(me["permissions"], json!({"*": ["*"]}));
-    let again = server.anonymous().call("account_bootstrap", json!({"token": "x", "username": "b", "password": "long enough pw"})).await;
+    let again = server
+        .anonymous()
+        .call("account_bootstrap", json!({"token": "x", "username": "b", "password": "long enough pw"}))
+        .await;
     assert_error(&again, -32004, "already_bootstrapped");
     let ann = server.account(&admin, "ann").await;
     assert_eq!(ann.ok("whoami", json!({})).await["permissions"], json!({}));

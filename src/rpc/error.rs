@@ -218,6 +218,9 @@ impl RpcError {
 impl std::fmt::Display for RpcError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.kind.name(), self.reason)?;
+        if let Some(message) = &self.message {
+            write!(f, ": {message}")?;
+        }
         if let Some(detail) = &self.internal {
             write!(f, ": {detail}")?;
         }

@@ -53,8 +53,10 @@ impl TestServer {
     /// Bootstraps the first admin (`admin` / [`PASSWORD`]) and signs it in.
     pub async fn admin(&self) -> Client {
         let token = self.bootstrap_token();
-        let response =
-            self.anonymous().call("account_bootstrap", json!({"token": token, "username": ADMIN, "password": PASSWORD})).await;
+        let response = self
+            .anonymous()
+            .call("account_bootstrap", json!({"token": token, "username": ADMIN, "password": PASSWORD}))
+            .await;
         assert!(response.get("result").is_some(), "bootstrap: {response}");
         self.login(ADMIN, PASSWORD).await
     }
