@@ -47,6 +47,13 @@ async fn serve_answers_then_stops_on_sigterm(backend: Backend) {
     let log = String::from_utf8_lossy(&status.stderr);
     assert!(log.contains("countersign listening") && log.contains("shutting down"), "{log}");
     assert!(log.contains("method=\"rpc.discover\"") && log.contains("outcome=\"ok\""), "one line per call: {log}");
+    // First start on an empty database: a one-time bootstrap token, logged and written
+    // to a file only its owner can read (beside the SQLite file; here the working dir too).
+    let token_file = dir.path().join("countersign.bootstrap-token");
+    let token = std::fs::read_to_string(&token_file).expect("the bootstrap token file exists");
+    assert!(token.starts_with("csb_") && log.contains(token.trim()), "{log}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
     if backend == Backend::Sqlite {
         assert!(dir.path().join("countersign.db").exists());
     }

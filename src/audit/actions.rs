@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{AuditRow, ListFilter, VerifyReport};
 use crate::rpc::common::EmptyParams;
-use crate::rpc::{Action, Ctx, RpcError, RpcResult};
+use crate::rpc::{Action, Ctx, RpcResult};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -40,10 +40,6 @@ impl Action for List {
     type Output = AuditPage;
 
     async fn run(&self, ctx: &mut Ctx, p: AuditListParams) -> RpcResult<AuditPage> {
-        // `view:audit` is granted by roles (issue 5); today only admins hold it.
-        if !ctx.require_principal()?.admin {
-            return Err(RpcError::forbidden("not_permitted"));
-        }
         let filter = ListFilter {
             after_seq: p.after_seq.unwrap_or(0),
             limit: i64::from(p.limit.unwrap_or(100)),

@@ -62,6 +62,12 @@ impl Principal {
         }
     }
 
+    /// Whether it holds `permission` (`verb:resource`) at some scope. Roles beyond admin
+    /// arrive with the permissions map (issue 5); until then only admins hold any.
+    pub fn holds(&self, _permission: &str) -> bool {
+        self.admin
+    }
+
     /// Whether its credential allows calling `method` (tokens may be limited).
     pub fn may_call(&self, method: &str) -> bool {
         match &self.via {

@@ -48,6 +48,7 @@ pub fn document(registry: &Registry) -> Value {
                 "x-auth": spec.auth.as_str(),
                 "x-side-effects": spec.side_effects,
                 "x-rate-limit": spec.rate_limit,
+                "x-permission": spec.permission,
             })
         })
         .collect();

@@ -124,10 +124,16 @@ async fn run(
             Ok(output)
         }
         Err(e) => {
-            if spec.side_effects && e.kind != ErrorKind::ServiceUnavailable {
+            // Refusals are audited for every method, other failures for mutations only.
+            let outcome = match e.kind {
+                ErrorKind::Forbidden => Some(AuditOutcome::Denied),
+                ErrorKind::ServiceUnavailable => None,
+                _ => spec.side_effects.then_some(AuditOutcome::Failure),
+            };
+            if let Some(outcome) = outcome {
                 let data = json!({ "error": e.kind.name(), "reason": e.reason });
-                let event = AuditEvent::new(method, AuditOutcome::Failure).data(data);
-                record_apart(app, event, caller, principal.as_ref(), request_id).await;
+                record_apart(app, AuditEvent::new(method, outcome).data(data), caller, principal.as_ref(), request_id)
+                    .await;
             }
             Err(e)
         }
@@ -136,7 +142,10 @@ async fn run(
 
 /// The declaration's `auth`, a token's method list, and the CSRF rule.
 fn authorize(app: &App, spec: &ActionSpec, principal: Option<&Principal>, caller: &Caller) -> RpcResult<()> {
-    if spec.auth != Auth::Public && principal.is_none() {
+    // A bad bearer token always fails (a script should hear its token is dead); a stale
+    // cookie on a public method is ignored (a browser must still reach the login).
+    let bad_bearer = matches!(caller.credentials, Credentials::Bearer(_)) && principal.is_none();
+    if bad_bearer || (spec.auth != Auth::Public && principal.is_none()) {
         return Err(match caller.credentials {
             Credentials::None => RpcError::unauthenticated("no_credentials"),
             _ => RpcError::unauthenticated("invalid_credentials"),
@@ -150,7 +159,7 @@ fn authorize(app: &App, spec: &ActionSpec, principal: Option<&Principal>, caller
             Auth::Public | Auth::Account => true,
             Auth::Admin => principal.admin,
             Auth::Keeper => principal.keeper || principal.admin,
-        };
+        } && spec.permission.as_deref().is_none_or(|p| principal.holds(p));
         if !allowed {
             return Err(RpcError::forbidden("not_permitted"));
         }

@@ -39,6 +39,8 @@ pub enum RegistryError {
     TypeMismatch { method: String, which: &'static str, declared: String, actual: String },
     #[error("method `{method}`: rate-limit class `{class}` is not configured in [rate_limits]")]
     UnknownRateLimit { method: String, class: String },
+    #[error("method `{method}`: permission `{permission}` is not of the form verb:resource")]
+    BadPermission { method: String, permission: String },
     #[error("method `{method}`: params schema does not compile: {reason}")]
     BadSchema { method: String, reason: String },
 }
@@ -82,6 +84,15 @@ impl Registry {
                     method: spec.method.clone(),
                     class: spec.rate_limit.clone(),
                 });
+            }
+            if let Some(permission) = &spec.permission {
+                let well_formed = permission.split_once(':').is_some_and(|(v, r)| !v.is_empty() && !r.is_empty());
+                if !well_formed {
+                    return Err(RegistryError::BadPermission {
+                        method: spec.method.clone(),
+                        permission: permission.clone(),
+                    });
+                }
             }
             let params_schema = handler.params_schema();
             let result_schema = handler.result_schema();
@@ -216,6 +227,11 @@ mod tests {
 
         let err = Registry::bind(spec("ping", "bulk"), vec![Box::new(Ping)], &classes()).err().unwrap();
         assert!(matches!(err, RegistryError::UnknownRateLimit { .. }), "{err}");
+
+        let mut bad = spec("ping", "read");
+        bad[0].permission = Some("audit".into());
+        let err = Registry::bind(bad, vec![Box::new(Ping)], &classes()).err().unwrap();
+        assert!(matches!(err, RegistryError::BadPermission { .. }), "{err}");
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct ActionSpec {
     pub result: String,
     /// A class of `[rate_limits]` in the config.
     pub rate_limit: String,
+    /// A `verb:resource` the caller must hold (anywhere) before params are even read.
+    #[serde(default)]
+    pub permission: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
