@@ -38,14 +38,15 @@ pub async fn create_account(
     admin: bool,
 ) -> RpcResult<Account> {
     let now = Clock::default().now();
+    let hash = password::hash_new(password).await?;
     let mut tx = db.begin_write().await?;
     let created = if admin {
         if accounts::count(tx.conn()).await? == 0 {
             bootstrap::consume(tx.conn(), None).await?;
         }
-        bootstrap::create_admin(tx.conn(), username, email, password, now).await?
+        bootstrap::create_admin(tx.conn(), username, email, &hash, now).await?
     } else {
-        accounts::create(tx.conn(), username, email, password, now).await?
+        accounts::create(tx.conn(), username, email, &hash, now).await?
     };
     let event = AuditEvent::success("account_create")
         .target(created.account.id)
@@ -69,10 +70,10 @@ pub async fn create_token(
     expires_at: Option<DateTime<Utc>>,
 ) -> RpcResult<(TokenInfo, String)> {
     let now = Clock::default().now();
-    let mut tx = db.begin_write().await?;
-    let found = accounts::find_for_login(tx.conn(), username).await?;
+    let found = accounts::find_for_login(db.read().await?.conn(), username).await?;
     let stored = found.as_ref().map(|f| f.password_hash.clone());
     let valid = password::verify(password, stored).await?;
+    let mut tx = db.begin_write().await?;
     let Some(found) = found.filter(|_| valid) else {
         return Err(RpcError::unauthenticated("invalid_credentials").message("Wrong username or password."));
     };

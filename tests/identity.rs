@@ -15,6 +15,7 @@ backend_tests!(
     bootstrap_needs_the_right_token_and_runs_once,
     bootstrap_creates_a_global_admin,
     parallel_bootstraps_create_exactly_one_admin,
+    bootstrap_applies_the_username_rules_of_account_create,
     only_admins_create_accounts,
     usernames_are_unique_ignoring_case,
     short_passwords_are_refused_and_create_nothing,
@@ -56,6 +57,8 @@ async fn bootstrap_needs_the_right_token_and_runs_once(backend: Backend) {
     let Some(server) = start(backend).await else { return };
     let path = server.app.config.auth.bootstrap_token_file.clone().unwrap();
     assert!(path.exists(), "the first start writes the bootstrap token file");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the token file is private: {mode:o}");
     let token = server.bootstrap_token();
     assert!(!token.is_empty());
     let anonymous = server.anonymous();
@@ -68,6 +71,12 @@ async fn bootstrap_needs_the_right_token_and_runs_once(backend: Backend) {
     assert!(path.exists(), "a wrong token leaves the token file in place");
     let login = anonymous.call("account_login", json!({"username": "mallory", "password": PASSWORD})).await;
     assert_error(&login, -32001, "invalid_credentials");
+
+    let short =
+        anonymous.call("account_bootstrap", json!({"token": token, "username": ADMIN, "password": "too short"})).await;
+    assert_error(&short, -32005, "password_too_short");
+    assert_eq!(account_count(&server).await, 0, "{short}");
+    assert!(path.exists(), "a failed bootstrap does not use up the token");
 
     let right =
         anonymous.call("account_bootstrap", json!({"token": token, "username": ADMIN, "password": PASSWORD})).await;
@@ -128,6 +137,26 @@ async fn parallel_bootstraps_create_exactly_one_admin(backend: Backend) {
         let admin = server.login(winners[0], PASSWORD).await;
         assert_eq!(usernames(&admin).await, vec![winners[0].to_owned()], "round {round}");
     }
+}
+
+/// The first admin's username obeys the same rule as every other account's: characters
+/// `account_create` refuses are refused by `account_bootstrap` too (`invalid_params` at
+/// `/username`), and the token is not used up.
+async fn bootstrap_applies_the_username_rules_of_account_create(backend: Backend) {
+    let Some(server) = start(backend).await else { return };
+    let token = server.bootstrap_token();
+    let anonymous = server.anonymous();
+    for bad in ["bad name!", "semi;colon", "ünïcode"] {
+        let response =
+            anonymous.call("account_bootstrap", json!({"token": token, "username": bad, "password": PASSWORD})).await;
+        assert_error(&response, -32602, "schema");
+        let issues = &response["error"]["data"]["issues"];
+        assert!(issues.as_array().unwrap().iter().all(|i| i["path"] == "/username"), "username {bad:?}: {response}");
+    }
+    assert_eq!(account_count(&server).await, 0);
+    let right =
+        anonymous.call("account_bootstrap", json!({"token": token, "username": ADMIN, "password": PASSWORD})).await;
+    assert!(right.get("result").is_some(), "{right}");
 }
 
 /// `account_create` is for admins: a signed-in non-admin is forbidden, anonymous is 401.

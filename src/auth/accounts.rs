@@ -6,7 +6,6 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::password;
 use crate::db::ConnRef;
 use crate::on_conn;
 use crate::rpc::{RpcError, RpcResult};
@@ -30,28 +29,40 @@ pub struct Created {
 
 const COLUMNS: &str = "id, username, email, created_at, disabled_at";
 
+/// What a username may contain (also stated in the params schemas).
+pub const USERNAME_PATTERN: &str = r"^[A-Za-z0-9._@+-]{1,64}$";
+
+/// Checks a username against [`USERNAME_PATTERN`] (for callers that skip the schema: the CLI).
+pub fn check_username(username: &str) -> RpcResult<()> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._@+-".contains(c);
+    if username.is_empty() || username.len() > 64 || !username.chars().all(allowed) {
+        return Err(RpcError::validation("invalid_username")
+            .message("Usernames are 1 to 64 letters, digits and . _ @ + - characters."));
+    }
+    Ok(())
+}
+
 /// The case-insensitive key usernames are unique by.
 pub fn username_key(username: &str) -> String {
     username.to_lowercase()
 }
 
-/// Creates an account and its default actor. The password must pass the strength rule;
-/// a username taken in any letter case is `conflict/username_taken`.
+/// Creates an account and its default actor, with a hash from `password::hash_new`. A
+/// username taken in any letter case is `conflict/username_taken`.
 pub async fn create(
     mut conn: ConnRef<'_>,
     username: &str,
     email: Option<&str>,
-    password: String,
+    password_hash: &str,
     now: DateTime<Utc>,
 ) -> RpcResult<Created> {
-    password::check_strength(&password)?;
+    check_username(username)?;
     let key = username_key(username);
     let taken: Option<Uuid> = on_conn!(&mut conn, c => sqlx::query_scalar("SELECT id FROM accounts WHERE username_key = $1")
         .bind(&key).fetch_optional(&mut **c).await)?;
     if taken.is_some() {
         return Err(username_taken());
     }
-    let hash = password::hash(password).await?;
     let account = Account {
         id: Uuid::now_v7(),
         username: username.to_owned(),
@@ -62,7 +73,7 @@ pub async fn create(
     let actor_id = Uuid::now_v7();
     let inserted = on_conn!(&mut conn, c => sqlx::query(
         "INSERT INTO accounts (id, username, username_key, email, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(account.id).bind(&account.username).bind(&key).bind(&account.email).bind(&hash).bind(now)
+        .bind(account.id).bind(&account.username).bind(&key).bind(&account.email).bind(password_hash).bind(now)
         .execute(&mut **c).await.map(|_| ()));
     match inserted {
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(username_taken()),

@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::accounts::{self, Account};
+use super::password;
 use super::secret::{BOOTSTRAP_PREFIX, constant_time_eq, hash_token, new_token};
 use crate::audit::AuditEvent;
 use crate::authz::{self, ADMIN};
@@ -91,10 +92,10 @@ pub async fn create_admin(
     mut conn: ConnRef<'_>,
     username: &str,
     email: Option<&str>,
-    password: String,
+    password_hash: &str,
     now: DateTime<Utc>,
 ) -> RpcResult<accounts::Created> {
-    let created = accounts::create(conn.reborrow(), username, email, password, now).await?;
+    let created = accounts::create(conn.reborrow(), username, email, password_hash, now).await?;
     authz::grant_global(conn, created.account.id, created.actor_id, ADMIN, None, now).await?;
     Ok(created)
 }
@@ -105,7 +106,7 @@ pub struct BootstrapParams {
     /// The one-time token from the log or the token file.
     #[schemars(length(max = 200))]
     pub token: String,
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(regex(pattern = accounts::USERNAME_PATTERN))]
     pub username: String,
     /// At least 12 characters.
     #[schemars(length(max = 1024))]
@@ -126,8 +127,9 @@ impl Action for AccountBootstrap {
 
     async fn run(&self, ctx: &mut Ctx, p: BootstrapParams) -> RpcResult<AccountResult> {
         let now = ctx.now();
+        let hash = password::hash_new(p.password).await?;
         consume(ctx.conn().await?, Some(&p.token)).await?;
-        let created = create_admin(ctx.conn().await?, &p.username, None, p.password, now).await?;
+        let created = create_admin(ctx.conn().await?, &p.username, None, &hash, now).await?;
         let event = AuditEvent::success("account_bootstrap").target(created.account.id).subject(created.account.id);
         ctx.audit(AuditEvent { account_id: Some(created.account.id), actor_id: Some(created.actor_id), ..event })
             .await?;

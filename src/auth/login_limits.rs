@@ -2,8 +2,11 @@
 //! (SPEC.md §4: 20 per IP and 5 per account per 15 minutes by default).
 //!
 //! Only failures count, and an attempt is refused before its password is checked once
-//! either budget is spent, so guessing stops even when a later guess would be right. The
-//! count is per server instance; behind a load balancer each instance keeps its own.
+//! either budget is spent, so guessing stops even when a later guess would be right. An
+//! attempt counts as a failure from the moment it is let through ([`LoginLimits::attempt`])
+//! until it succeeds ([`LoginLimits::succeeded`]), so parallel guesses cannot slip past the
+//! limit while their passwords are being checked. The count is per server instance;
+//! behind a load balancer each instance keeps its own.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -31,8 +34,9 @@ impl LoginLimits {
         Duration::minutes(i64::from(self.config.window_minutes))
     }
 
+    /// Lets one attempt through and counts it as a failure until [`Self::succeeded`];
     /// `Err(seconds to wait)` when `ip` or `username` has no attempts left.
-    pub fn check(&self, ip: &str, username: &str, now: DateTime<Utc>) -> Result<(), u64> {
+    pub fn attempt(&self, ip: &str, username: &str, now: DateTime<Utc>) -> Result<(), u64> {
         let mut failures = self.failures.lock().expect("login limits lock");
         let window = self.window();
         let mut wait = 0i64;
@@ -47,14 +51,24 @@ impl LoginLimits {
                 }
             }
         }
-        if wait > 0 { Err(wait as u64) } else { Ok(()) }
-    }
-
-    /// Counts one failed attempt against both keys.
-    pub fn record_failure(&self, ip: &str, username: &str, now: DateTime<Utc>) {
-        let mut failures = self.failures.lock().expect("login limits lock");
+        if wait > 0 {
+            return Err(wait as u64);
+        }
         for key in [ip_key(ip), user_key(username)] {
             failures.by_key.entry(key).or_default().push_back(now);
+        }
+        Ok(())
+    }
+
+    /// Takes back the attempt let through at `at`: it succeeded.
+    pub fn succeeded(&self, ip: &str, username: &str, at: DateTime<Utc>) {
+        let mut failures = self.failures.lock().expect("login limits lock");
+        for key in [ip_key(ip), user_key(username)] {
+            if let Some(times) = failures.by_key.get_mut(&key) {
+                if let Some(i) = times.iter().rposition(|t| *t == at) {
+                    times.remove(i);
+                }
+            }
         }
     }
 
@@ -82,16 +96,17 @@ mod tests {
     fn failures_per_account_and_ip_expire_with_the_window() {
         let limits = LoginLimits::new(Config { per_ip: 3, per_account: 2, window_minutes: 15 });
         let t0 = Utc::now();
-        limits.record_failure("1.1.1.1", "Ann", t0);
-        limits.record_failure("1.1.1.1", "ann", t0);
-        let wait = limits.check("2.2.2.2", "ANN", t0).unwrap_err();
+        limits.attempt("1.1.1.1", "Ann", t0).unwrap();
+        limits.attempt("1.1.1.1", "ann", t0).unwrap();
+        let wait = limits.attempt("2.2.2.2", "ANN", t0).unwrap_err();
         assert!((899..=901).contains(&wait), "{wait}");
-        assert!(limits.check("1.1.1.1", "bob", t0).is_ok(), "the IP has one failure left");
-        limits.record_failure("1.1.1.1", "bob", t0);
-        assert!(limits.check("1.1.1.1", "carol", t0).is_err(), "the IP is spent");
+        limits.attempt("1.1.1.1", "bob", t0).unwrap();
+        assert!(limits.attempt("1.1.1.1", "carol", t0).is_err(), "the IP is spent");
+        limits.succeeded("1.1.1.1", "bob", t0);
+        limits.attempt("1.1.1.1", "carol", t0).expect("a success gives its attempt back");
         let later = t0 + Duration::minutes(15);
-        assert!(limits.check("1.1.1.1", "ann", later).is_ok());
-        limits.forget_old(later);
+        assert!(limits.attempt("1.1.1.1", "ann", later).is_ok());
+        limits.forget_old(later + Duration::minutes(15));
         assert!(limits.failures.lock().unwrap().by_key.is_empty());
     }
 }

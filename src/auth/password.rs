@@ -19,8 +19,14 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// Checks the strength rule, then hashes: the one way a new password is accepted.
+pub async fn hash_new(password: String) -> RpcResult<String> {
+    check_strength(&password)?;
+    hash(password).await
+}
+
 /// Hashes `password` to a PHC string.
-pub async fn hash(password: String) -> RpcResult<String> {
+async fn hash(password: String) -> RpcResult<String> {
     tokio::task::spawn_blocking(move || {
         argon2().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(RpcError::internal)
     })

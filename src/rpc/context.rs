@@ -80,8 +80,9 @@ impl fmt::Debug for SessionCookie {
 }
 
 enum CallDb {
-    /// A mutation: everything happens in this transaction.
-    Write(Tx),
+    /// A mutation: everything happens in this transaction, begun on first use (so slow
+    /// work before it, like hashing a password, does not hold SQLite's write lock).
+    Write(Option<Tx>),
     /// A read: a pooled connection, taken on first use.
     Read(Option<ReadConn>),
 }
@@ -105,12 +106,9 @@ impl Ctx {
         caller: Caller,
         principal: Option<Principal>,
         request_id: Uuid,
-        tx: Option<Tx>,
+        side_effects: bool,
     ) -> Ctx {
-        let db = match tx {
-            Some(tx) => CallDb::Write(tx),
-            None => CallDb::Read(None),
-        };
+        let db = if side_effects { CallDb::Write(None) } else { CallDb::Read(None) };
         Ctx { request_id, caller, principal, app, db, after_commit: Vec::new(), cookie: None }
     }
 
@@ -142,7 +140,12 @@ impl Ctx {
     /// The call's connection: its transaction for a mutation, a read connection otherwise.
     pub async fn conn(&mut self) -> RpcResult<ConnRef<'_>> {
         match &mut self.db {
-            CallDb::Write(tx) => Ok(tx.conn()),
+            CallDb::Write(slot) => {
+                if slot.is_none() {
+                    *slot = Some(self.app.db.begin_write().await?);
+                }
+                Ok(slot.as_mut().expect("transaction was just begun").conn())
+            }
             CallDb::Read(slot) => {
                 if slot.is_none() {
                     *slot = Some(self.app.db.read().await?);
@@ -150,6 +153,12 @@ impl Ctx {
                 Ok(slot.as_mut().expect("connection was just taken").conn())
             }
         }
+    }
+
+    /// A pooled connection outside the call's transaction, for a read that should not
+    /// wait inside it (checking a password before the transaction begins).
+    pub async fn reader(&mut self) -> RpcResult<ReadConn> {
+        Ok(self.app.db.read().await?)
     }
 
     /// Records an audit row in the call's transaction (mutations only).
@@ -161,10 +170,11 @@ impl Ctx {
             request_id: self.request_id,
         };
         let now = self.now();
-        let CallDb::Write(tx) = &mut self.db else {
+        if !matches!(self.db, CallDb::Write(_)) {
             return Err(RpcError::internal("audit rows are written only by actions with side effects"));
-        };
-        audit::append(tx.conn(), event, &origin, now).await.map(|_| ())
+        }
+        let conn = self.conn().await?;
+        audit::append(conn, event, &origin, now).await.map(|_| ())
     }
 
     /// Queues `hook` to run after the call's transaction commits; dropped on rollback.
@@ -179,7 +189,7 @@ impl Ctx {
 
     /// Commits the call's transaction (if any), then runs the post-commit hooks.
     pub(crate) async fn finish(self) -> RpcResult<Option<SessionCookie>> {
-        if let CallDb::Write(tx) = self.db {
+        if let CallDb::Write(Some(tx)) = self.db {
             tx.commit().await?;
         }
         for hook in self.after_commit {

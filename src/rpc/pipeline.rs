@@ -102,8 +102,7 @@ async fn run(
         *cookie = Some(SessionCookie::Set { token: token.clone(), expires_at: *until });
     }
 
-    let tx = if spec.side_effects { Some(app.db.begin_write().await?) } else { None };
-    let mut ctx = Ctx::new(app.clone(), caller.clone(), principal.clone(), request_id, tx);
+    let mut ctx = Ctx::new(app.clone(), caller.clone(), principal.clone(), request_id, spec.side_effects);
     // A panicking handler is a bug, not a crash: its transaction is dropped (rolled back)
     // and the caller gets `internal_error` like any other fault.
     let result = AssertUnwindSafe(action.handler.call(&mut ctx, params)).catch_unwind().await.unwrap_or_else(|panic| {

@@ -49,18 +49,19 @@ impl Action for Login {
     type Output = LoginResult;
 
     async fn run(&self, ctx: &mut Ctx, p: LoginParams) -> RpcResult<LoginResult> {
-        let now = ctx.now();
-        let ip = ctx.ip();
-        let limits = &ctx.app().login_limits;
-        limits.check(&ip, &p.username, now).map_err(RpcError::rate_limited)?;
-        let Some(found) = accounts::find_for_login(ctx.conn().await?, &p.username).await? else {
+        let (now, ip) = (ctx.now(), ctx.ip());
+        ctx.app().login_limits.attempt(&ip, &p.username, now).map_err(RpcError::rate_limited)?;
+        // The password check runs before the call's transaction begins, off the write lock.
+        let found = accounts::find_for_login(ctx.reader().await?.conn(), &p.username).await?;
+        let Some(found) = found else {
             // Same work as a wrong password, so timing does not tell whether the account exists.
             password::verify(p.password, None).await?;
-            return Err(login_failed(ctx, &ip, &p.username));
+            return Err(login_failed());
         };
         if !password::verify(p.password, Some(found.password_hash.clone())).await? {
-            return Err(login_failed(ctx, &ip, &p.username));
+            return Err(login_failed());
         }
+        ctx.app().login_limits.succeeded(&ip, &p.username, now);
         let ttl = sessions::ttl(ctx.app());
         let session = sessions::create(ctx.conn().await?, found.account.id, ttl, now).await?;
         let event = AuditEvent::success("account_login").subject(session.id);
@@ -73,9 +74,8 @@ impl Action for Login {
     }
 }
 
-/// Counts a failed login and answers without saying whether the account exists.
-fn login_failed(ctx: &Ctx, ip: &str, username: &str) -> RpcError {
-    ctx.app().login_limits.record_failure(ip, username, ctx.now());
+/// The answer to a failed login: it never says whether the account exists.
+fn login_failed() -> RpcError {
     RpcError::unauthenticated("invalid_credentials").message("Wrong username or password.")
 }
 
@@ -116,7 +116,7 @@ pub(crate) fn close_after_commit(ctx: &mut Ctx, keys: Vec<SocketKey>) {
 #[serde(deny_unknown_fields)]
 pub struct CreateAccountParams {
     /// Unique, ignoring letter case.
-    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._@+-]+$"))]
+    #[schemars(regex(pattern = accounts::USERNAME_PATTERN))]
     pub username: String,
     /// At least 12 characters.
     #[schemars(length(max = 1024))]
@@ -127,7 +127,8 @@ pub struct CreateAccountParams {
 
 async fn create_account(ctx: &mut Ctx, p: CreateAccountParams, event_type: &str) -> RpcResult<AccountResult> {
     let now = ctx.now();
-    let created = accounts::create(ctx.conn().await?, &p.username, p.email.as_deref(), p.password, now).await?;
+    let hash = password::hash_new(p.password).await?;
+    let created = accounts::create(ctx.conn().await?, &p.username, p.email.as_deref(), &hash, now).await?;
     let event = AuditEvent::success(event_type).target(created.account.id).subject(created.account.id);
     ctx.audit(event).await?;
     Ok(AccountResult { account: created.account })
@@ -180,16 +181,16 @@ impl Action for PasswordChange {
     async fn run(&self, ctx: &mut Ctx, p: PasswordChangeParams) -> RpcResult<OkResult> {
         let principal = ctx.require_principal()?.clone();
         let (now, ip) = (ctx.now(), ctx.ip());
+        password::check_strength(&p.new_password)?;
         // A wrong current password counts as a failed login: a stolen session must not
         // become a way to guess the password.
-        ctx.app().login_limits.check(&ip, &principal.username, now).map_err(RpcError::rate_limited)?;
-        password::check_strength(&p.new_password)?;
-        let stored = accounts::password_hash(ctx.conn().await?, principal.account_id).await?;
+        ctx.app().login_limits.attempt(&ip, &principal.username, now).map_err(RpcError::rate_limited)?;
+        let stored = accounts::password_hash(ctx.reader().await?.conn(), principal.account_id).await?;
         if !password::verify(p.current_password, Some(stored)).await? {
-            ctx.app().login_limits.record_failure(&ip, &principal.username, now);
             return Err(RpcError::forbidden("wrong_password").message("The current password is not right."));
         }
-        let hash = password::hash(p.new_password).await?;
+        ctx.app().login_limits.succeeded(&ip, &principal.username, now);
+        let hash = password::hash_new(p.new_password).await?;
         accounts::set_password_hash(ctx.conn().await?, principal.account_id, &hash).await?;
         let ended =
             sessions::revoke_others(ctx.conn().await?, principal.account_id, principal.session_id(), now).await?;
