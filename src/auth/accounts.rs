@@ -29,6 +29,10 @@ pub struct Created {
 
 const COLUMNS: &str = "id, username, email, created_at, disabled_at";
 
+/// A select-list item: the default (first) actor of the account aliased `a`.
+pub const DEFAULT_ACTOR: &str =
+    "(SELECT id FROM actors WHERE account_id = a.id ORDER BY created_at, id LIMIT 1) AS actor_id";
+
 /// What a username may contain (also stated in the params schemas).
 pub const USERNAME_PATTERN: &str = r"^[A-Za-z0-9._@+-]{1,64}$";
 
@@ -105,11 +109,13 @@ pub async fn find_for_login(conn: ConnRef<'_>, username: &str) -> RpcResult<Opti
         actor_id: Uuid,
         password_hash: String,
     }
-    let sql = "SELECT a.id, a.username, a.email, a.created_at, a.disabled_at, a.password_hash, \
-               (SELECT id FROM actors WHERE account_id = a.id ORDER BY created_at, id LIMIT 1) AS actor_id \
-               FROM accounts a WHERE a.username_key = $1 AND a.disabled_at IS NULL";
+    let sql = format!(
+        "SELECT a.id, a.username, a.email, a.created_at, a.disabled_at, a.password_hash, \
+               {DEFAULT_ACTOR} \
+               FROM accounts a WHERE a.username_key = $1 AND a.disabled_at IS NULL"
+    );
     let row: Option<Row> =
-        on_conn!(conn, c => sqlx::query_as(sql).bind(username_key(username)).fetch_optional(&mut *c).await)?;
+        on_conn!(conn, c => sqlx::query_as(&sql).bind(username_key(username)).fetch_optional(&mut *c).await)?;
     Ok(row.map(|r| LoginRecord { account: r.account, actor_id: r.actor_id, password_hash: r.password_hash }))
 }
 

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::accounts::DEFAULT_ACTOR;
 use super::secret::{hash_token, new_token};
 use super::{Resolved, Via};
 use crate::app::App;
@@ -60,13 +61,15 @@ pub(crate) async fn resolve(app: &App, token: &str, now: DateTime<Utc>) -> RpcRe
         last_seen_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     }
-    let sql = "SELECT s.id, s.account_id, s.last_seen_at, s.expires_at, a.username, \
-               (SELECT id FROM actors WHERE account_id = a.id ORDER BY created_at, id LIMIT 1) AS actor_id \
+    let sql = format!(
+        "SELECT s.id, s.account_id, s.last_seen_at, s.expires_at, a.username, \
+               {DEFAULT_ACTOR} \
                FROM sessions s JOIN accounts a ON a.id = s.account_id \
-               WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND a.disabled_at IS NULL";
+               WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND a.disabled_at IS NULL"
+    );
     let row: Option<Row> = {
         let mut conn = app.db.read().await?;
-        on_conn!(conn.conn(), c => sqlx::query_as(sql).bind(hash_token(token)).fetch_optional(&mut *c).await)?
+        on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(hash_token(token)).fetch_optional(&mut *c).await)?
     };
     let Some(row) = row.filter(|r| r.expires_at > now) else { return Ok(None) };
     let mut renewed_until = None;

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::accounts::DEFAULT_ACTOR;
 use super::secret::{API_TOKEN_PREFIX, hash_token, new_token};
 use super::{Resolved, Via};
 use crate::app::App;
@@ -91,13 +92,15 @@ pub(crate) async fn resolve(app: &App, secret: &str, now: DateTime<Utc>) -> RpcR
         expires_at: Option<DateTime<Utc>>,
         last_used_at: Option<DateTime<Utc>>,
     }
-    let sql = "SELECT t.id, t.account_id, t.methods, t.expires_at, t.last_used_at, a.username, \
-               (SELECT id FROM actors WHERE account_id = a.id ORDER BY created_at, id LIMIT 1) AS actor_id \
+    let sql = format!(
+        "SELECT t.id, t.account_id, t.methods, t.expires_at, t.last_used_at, a.username, \
+               {DEFAULT_ACTOR} \
                FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
-               WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND a.disabled_at IS NULL";
+               WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND a.disabled_at IS NULL"
+    );
     let found: Option<Found> = {
         let mut conn = app.db.read().await?;
-        on_conn!(conn.conn(), c => sqlx::query_as(sql).bind(hash_token(secret)).fetch_optional(&mut *c).await)?
+        on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(hash_token(secret)).fetch_optional(&mut *c).await)?
     };
     let Some(found) = found.filter(|f| f.expires_at.is_none_or(|at| at > now)) else { return Ok(None) };
     if found.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
