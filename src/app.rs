@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::metrics::Metrics;
+use crate::notify::hub::Hub;
 use crate::rpc::ratelimit::RateLimits;
 use crate::rpc::registry::Registry;
 use crate::sockets::Sockets;
@@ -27,6 +28,8 @@ pub struct App {
     pub rate_limits: RateLimits,
     pub login_limits: LoginLimits,
     pub sockets: Arc<Sockets>,
+    /// Wakes notification subscribers after a commit.
+    pub hub: Arc<Hub>,
     /// Cancelled when the server begins a graceful shutdown.
     pub shutdown: CancellationToken,
     /// Long-lived connection tasks (WebSockets) that shutdown waits for.

@@ -18,6 +18,8 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 pub struct Config {
     pub server: ServerConfig,
     pub auth: AuthConfig,
+    pub notifications: NotificationsConfig,
+    pub websocket: WebSocketConfig,
     /// Rate-limit classes by name; every action declaration names one.
     pub rate_limits: BTreeMap<String, RateLimit>,
 }
@@ -38,6 +40,20 @@ pub struct AuthConfig {
     pub bootstrap_token_file: Option<std::path::PathBuf>,
     pub session_ttl_hours: u32,
     pub login_limits: LoginLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsConfig {
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketConfig {
+    pub ping_interval_s: u64,
+    pub idle_timeout_s: u64,
+    pub outbound_queue: usize,
 }
 
 /// Whether anyone may create an account with `account_signup`.
@@ -138,6 +154,17 @@ impl Config {
                 "auth.login_limits".into(),
                 "per_ip, per_account and window_minutes must be at least 1".into(),
             ));
+        }
+        let ws = &self.websocket;
+        if ws.ping_interval_s == 0 || ws.idle_timeout_s <= ws.ping_interval_s || ws.outbound_queue == 0 {
+            return Err((
+                "websocket".into(),
+                "ping_interval_s and outbound_queue must be at least 1, and idle_timeout_s above ping_interval_s"
+                    .into(),
+            ));
+        }
+        if self.notifications.retention_days == 0 {
+            return Err(("notifications.retention_days".into(), "must be at least 1".into()));
         }
         if self.auth.session_ttl_hours == 0 {
             return Err(("auth.session_ttl_hours".into(), "must be at least 1".into()));

@@ -3,12 +3,14 @@
 
 use crate::rpc::Handler;
 use crate::rpc::openrpc::Discover;
-use crate::{audit, auth};
+use crate::{audit, auth, notify};
 
 pub fn all() -> Vec<Box<dyn Handler>> {
     let mut all: Vec<Box<dyn Handler>> = vec![Box::new(Discover)];
     all.extend(auth::actions::all());
     all.push(Box::new(audit::actions::List));
     all.push(Box::new(audit::actions::Verify));
+    all.push(Box::new(notify::actions::Subscribe));
+    all.push(Box::new(notify::actions::List));
     all
 }

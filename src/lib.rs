@@ -17,7 +17,8 @@
 //! - [`auth`]: identity — accounts, sessions, API tokens, bootstrap, login limits;
 //! - [`authz`]: permits and what they allow;
 //! - [`audit`]: the hash-chained audit log and its one writer;
-//! - [`sockets`]: open WebSockets by credential, so revocation can close them;
+//! - [`notify`]: durable per-account notification streams, the hub, subscriptions;
+//! - [`sockets`]: open WebSockets as domains see them (revocation, subscriptions);
 //! - [`db`]: SQLite and PostgreSQL pools and the one transaction helper;
 //! - [`config`], [`clock`], [`metrics`], [`schemas`]: supporting pieces;
 //! - [`server`]: assembles all of it; [`app`]: the shared state it builds;
@@ -33,6 +34,7 @@ pub mod config;
 pub mod db;
 pub mod handlers;
 pub mod metrics;
+pub mod notify;
 pub mod offline;
 pub mod rpc;
 pub mod schemas;

@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::metrics::Metrics;
+use crate::notify::{listener, retention};
 use crate::rpc::ratelimit::RateLimits;
 use crate::rpc::registry::Registry;
 use crate::rpc::spec::{self, ActionSpec};
@@ -63,6 +64,7 @@ pub async fn build(config: Config, extra: Extra, clock: Clock) -> anyhow::Result
         rate_limits,
         login_limits,
         sockets: Arc::default(),
+        hub: Arc::default(),
         shutdown: CancellationToken::new(),
         connections: TaskTracker::new(),
     }))
@@ -88,21 +90,31 @@ pub async fn start(config: Config, extra: Extra, clock: Clock) -> anyhow::Result
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
     });
-    let sweeper_app = app.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tokio::select! {
-                _ = sweeper_app.shutdown.cancelled() => break,
-                _ = tick.tick() => {
-                    sweeper_app.rate_limits.forget_idle();
-                    sweeper_app.login_limits.forget_old(sweeper_app.clock.now());
+    if let Db::Postgres(pool) = &app.db {
+        tokio::spawn(listener::run(pool.clone(), app.hub.clone(), app.shutdown.clone()));
+    }
+    tokio::spawn(sweep(app.clone()));
+    tracing::info!(%addr, backend = ?app.db.backend(), "countersign listening");
+    Ok(Running { addr, app, serve })
+}
+
+/// Periodic housekeeping: forget idle rate-limit buckets, prune old notifications.
+async fn sweep(app: Arc<App>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = app.shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                let now = app.clock.now();
+                app.rate_limits.forget_idle();
+                app.login_limits.forget_old(now);
+                let retention = chrono::Duration::days(i64::from(app.config.notifications.retention_days));
+                if let Err(e) = retention::prune(&app.db, now - retention).await {
+                    tracing::warn!(error = %e, "pruning old notifications failed; will retry");
                 }
             }
         }
-    });
-    tracing::info!(%addr, backend = ?app.db.backend(), "countersign listening");
-    Ok(Running { addr, app, serve })
+    }
 }
 
 impl Running {

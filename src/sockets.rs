@@ -1,18 +1,80 @@
-//! Open WebSockets by the credential that opened them, so that revoking a session or an
-//! API token can close its sockets at once (close code 4001).
+//! Open WebSockets, as the rest of the server sees them.
 //!
-//! Domains ask for a close through [`Sockets::close_all`]; the WebSocket transport
-//! registers each socket and listens for the request. Neither knows the other.
+//! - [`Sockets`]: sockets by the credential that opened them, so that revoking a session
+//!   or an API token can close its sockets at once (close code 4001);
+//! - [`SocketLink`]: one socket's bounded outbound queue, through which subscriptions push
+//!   notifications, and its signals (resync needed, closed).
+//!
+//! Domains use these; the WebSocket transport implements the other side. Neither knows
+//! the other.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Close code for a socket whose session or token was revoked.
 pub const CLOSE_REVOKED: u16 = 4001;
+/// Close code for a socket that fell too far behind and must resume (`resync_required`).
+pub const CLOSE_RESYNC: u16 = 4002;
+
+/// One socket's outbound side, as handlers and subscriptions see it. Clones share it.
+#[derive(Debug, Clone)]
+pub struct SocketLink {
+    queue: mpsc::Sender<String>,
+    resync: CancellationToken,
+    closed: CancellationToken,
+    subscriptions: Arc<Mutex<Vec<String>>>,
+}
+
+impl SocketLink {
+    /// A link over `queue`, the socket's bounded queue of JSON texts to send.
+    pub fn new(queue: mpsc::Sender<String>) -> SocketLink {
+        SocketLink {
+            queue,
+            resync: CancellationToken::new(),
+            closed: CancellationToken::new(),
+            subscriptions: Arc::default(),
+        }
+    }
+
+    /// Queues a JSON text without waiting; `false` when the queue is full or closed.
+    pub fn try_push(&self, text: String) -> bool {
+        self.queue.try_send(text).is_ok()
+    }
+
+    /// Asks the socket to send `resync_required` and close (its client fell behind).
+    pub fn request_resync(&self) {
+        self.resync.cancel();
+    }
+
+    /// Resolves once a resync was requested.
+    pub async fn resync_requested(&self) {
+        self.resync.cancelled().await
+    }
+
+    /// Marks the socket closed: its subscriptions stop.
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+
+    /// Resolves once the socket is closed.
+    pub async fn closed(&self) {
+        self.closed.cancelled().await
+    }
+
+    pub fn add_subscription(&self, id: String) {
+        self.subscriptions.lock().expect("subscriptions lock").push(id);
+    }
+
+    /// The ids of the subscriptions opened on this socket.
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.subscriptions.lock().expect("subscriptions lock").clone()
+    }
+}
 
 /// The credential a socket was opened with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -67,17 +67,31 @@ async fn raw_call(client: &Client, method: &str, params: Value) -> (u16, Value) 
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-/// Reads until the server closes the socket: the answers that came first, and the close code.
+/// Reads until the server closes the socket: the answers that came first, and the close
+/// code. A close for revocation must come right after a `session_revoked` message.
 async fn answers_then_close_code(ws: &mut WsClient) -> (Vec<Value>, u16) {
     let mut answers = Vec::new();
+    let mut told_revoked = false;
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), ws.stream.next())
             .await
             .unwrap_or_else(|_| panic!("no close within 10 s; answers so far: {answers:?}"));
         match message {
-            Some(Ok(Message::Text(text))) => answers.push(serde_json::from_str(&text).unwrap()),
+            Some(Ok(Message::Text(text))) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["method"] == "notification" {
+                    assert_eq!(value["params"]["result"]["type"], "session_revoked", "{value}");
+                    told_revoked = true;
+                } else {
+                    answers.push(value);
+                }
+            }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-            Some(Ok(Message::Close(Some(frame)))) => return (answers, u16::from(frame.code)),
+            Some(Ok(Message::Close(Some(frame)))) => {
+                let code = u16::from(frame.code);
+                assert!(code != CLOSE_REVOKED || told_revoked, "4001 without session_revoked first");
+                return (answers, code);
+            }
             other => panic!("expected a close frame, got {other:?} after {answers:?}"),
         }
     }

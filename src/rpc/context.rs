@@ -13,6 +13,8 @@ use crate::app::App;
 use crate::audit::{self, AuditEvent};
 use crate::auth::Principal;
 use crate::db::{ConnRef, ReadConn, Tx};
+use crate::notify;
+use crate::sockets::SocketLink;
 
 /// Which transport a call came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +63,8 @@ pub struct Caller {
     /// The `Origin` header, for the CSRF check of cookie-authenticated mutations.
     pub origin: Option<String>,
     pub transport: Transport,
+    /// The socket a WebSocket call came through (subscriptions push through it).
+    pub socket: Option<SocketLink>,
 }
 
 /// What the transport should do with the session cookie after a call.
@@ -87,7 +91,16 @@ enum CallDb {
     Read(Option<ReadConn>),
 }
 
-type Hook = Box<dyn FnOnce() + Send>;
+/// Work queued on a call: after its commit, or after its answer has been queued.
+pub type Hook = Box<dyn FnOnce() + Send>;
+
+/// What a finished call hands back besides its result.
+#[derive(Default)]
+pub struct Finished {
+    pub cookie: Option<SessionCookie>,
+    /// To run once the answer is queued on the socket (a subscription starts pushing).
+    pub after_answer: Vec<Hook>,
+}
 
 /// The context of one call, handed to its handler.
 pub struct Ctx {
@@ -97,6 +110,7 @@ pub struct Ctx {
     app: Arc<App>,
     db: CallDb,
     after_commit: Vec<Hook>,
+    after_answer: Vec<Hook>,
     cookie: Option<SessionCookie>,
 }
 
@@ -109,7 +123,7 @@ impl Ctx {
         side_effects: bool,
     ) -> Ctx {
         let db = if side_effects { CallDb::Write(None) } else { CallDb::Read(None) };
-        Ctx { request_id, caller, principal, app, db, after_commit: Vec::new(), cookie: None }
+        Ctx { request_id, caller, principal, app, db, after_commit: Vec::new(), after_answer: Vec::new(), cookie: None }
     }
 
     /// The server's shared state (config, clock, registry).
@@ -182,19 +196,35 @@ impl Ctx {
         self.after_commit.push(Box::new(hook));
     }
 
+    /// Queues `hook` to run once the call's answer is queued on its socket, so that what
+    /// the hook sends arrives after the answer (WebSocket calls only).
+    pub fn after_answer(&mut self, hook: impl FnOnce() + Send + 'static) {
+        self.after_answer.push(Box::new(hook));
+    }
+
+    /// Appends a notification to `account_id`'s stream in the call's transaction, and
+    /// wakes its subscribers once that commits: the one way a handler notifies anyone.
+    pub async fn notify(&mut self, account_id: Uuid, kind: &str, data: serde_json::Value) -> RpcResult<i64> {
+        let now = self.now();
+        let seq = notify::push(self.conn().await?, account_id, kind, &data, now).await?;
+        let hub = self.app.hub.clone();
+        self.after_commit(move || hub.wake(account_id));
+        Ok(seq)
+    }
+
     /// Asks the transport to set or clear the session cookie (HTTP only).
     pub fn set_session_cookie(&mut self, cookie: SessionCookie) {
         self.cookie = Some(cookie);
     }
 
     /// Commits the call's transaction (if any), then runs the post-commit hooks.
-    pub(crate) async fn finish(self) -> RpcResult<Option<SessionCookie>> {
+    pub(crate) async fn finish(self) -> RpcResult<Finished> {
         if let CallDb::Write(Some(tx)) = self.db {
             tx.commit().await?;
         }
         for hook in self.after_commit {
             hook();
         }
-        Ok(self.cookie)
+        Ok(Finished { cookie: self.cookie, after_answer: self.after_answer })
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::context::{Caller, SessionCookie};
+use super::context::{Caller, Finished, Hook, SessionCookie};
 use super::error::RpcError;
 use super::pipeline;
 use crate::app::App;
@@ -25,17 +25,24 @@ pub struct Request {
     pub params: Value,
 }
 
-/// The answer to a body: what to send back (`None`: nothing) and the session cookie to
-/// set or clear, if a call asked for it (the last such call wins).
-#[derive(Debug, Default)]
+/// The answer to a body: what to send back (`None`: nothing), the session cookie to set
+/// or clear if a call asked for it (the last such call wins), and work to run once the
+/// answer is queued.
+#[derive(Default)]
 pub struct Answer {
     pub body: Option<Value>,
     pub cookie: Option<SessionCookie>,
+    pub after_answer: Vec<Hook>,
 }
 
 impl Answer {
     fn error(error: &RpcError) -> Answer {
-        Answer { body: Some(error_response(Value::Null, error, None)), cookie: None }
+        Answer { body: Some(error_response(Value::Null, error, None)), ..Answer::default() }
+    }
+
+    fn add(&mut self, finished: Finished) {
+        self.cookie = finished.cookie.or(self.cookie.take());
+        self.after_answer.extend(finished.after_answer);
     }
 }
 
@@ -46,8 +53,10 @@ pub async fn handle_body(app: &Arc<App>, caller: &Caller, body: &[u8]) -> Answer
         Err(e) => return Answer::error(&RpcError::parse_error().with("detail", e.to_string())),
     };
     let Value::Array(entries) = parsed else {
-        let (body, cookie) = handle_entry(app, caller, parsed).await;
-        return Answer { body, cookie };
+        let (body, finished) = handle_entry(app, caller, parsed).await;
+        let mut answer = Answer { body, ..Answer::default() };
+        answer.add(finished);
+        return answer;
     };
     if entries.is_empty() {
         return Answer::error(&RpcError::invalid_request("empty_batch"));
@@ -60,26 +69,26 @@ pub async fn handle_body(app: &Arc<App>, caller: &Caller, body: &[u8]) -> Answer
     let mut answer = Answer::default();
     let mut responses = Vec::new();
     for entry in entries {
-        let (body, cookie) = handle_entry(app, caller, entry).await;
+        let (body, finished) = handle_entry(app, caller, entry).await;
         responses.extend(body);
-        answer.cookie = cookie.or(answer.cookie);
+        answer.add(finished);
     }
     answer.body = (!responses.is_empty()).then_some(Value::Array(responses));
     answer
 }
 
-async fn handle_entry(app: &Arc<App>, caller: &Caller, entry: Value) -> (Option<Value>, Option<SessionCookie>) {
+async fn handle_entry(app: &Arc<App>, caller: &Caller, entry: Value) -> (Option<Value>, Finished) {
     let request = match parse_request(entry) {
         Ok(request) => request,
-        Err(rejected) => return (Some(error_response(rejected.0, &rejected.1, None)), None),
+        Err(rejected) => return (Some(error_response(rejected.0, &rejected.1, None)), Finished::default()),
     };
     let outcome = pipeline::call(app, caller, &request.method, request.params).await;
-    let Some(id) = request.id else { return (None, outcome.cookie) };
+    let Some(id) = request.id else { return (None, outcome.finished) };
     let body = match outcome.result {
         Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
         Err(error) => error_response(id, &error, Some(outcome.request_id)),
     };
-    (Some(body), outcome.cookie)
+    (Some(body), outcome.finished)
 }
 
 /// An entry whose envelope is invalid: the id to answer with, and why.

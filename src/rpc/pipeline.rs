@@ -18,7 +18,7 @@ use futures::FutureExt;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::context::{Caller, Credentials, Ctx, SessionCookie, Transport};
+use super::context::{Caller, Credentials, Ctx, Finished, SessionCookie, Transport};
 use super::error::{ErrorKind, RpcError, RpcResult};
 use super::spec::{ActionSpec, Auth};
 use crate::app::App;
@@ -29,16 +29,16 @@ use crate::auth::{self, Principal, Via};
 pub struct Outcome {
     pub request_id: Uuid,
     pub result: RpcResult<Value>,
-    /// What to do with the session cookie (HTTP transports only).
-    pub cookie: Option<SessionCookie>,
+    /// What to do with the session cookie, and what to run once the answer is queued.
+    pub finished: Finished,
 }
 
 /// Runs one call through the pipeline; logs it and records its metrics.
 pub async fn call(app: &Arc<App>, caller: &Caller, method: &str, params: Value) -> Outcome {
     let request_id = Uuid::now_v7();
     let started = Instant::now();
-    let mut cookie = None;
-    let result = run(app, caller, method, params, request_id, &mut cookie).await;
+    let mut finished = Finished::default();
+    let result = run(app, caller, method, params, request_id, &mut finished).await;
     let elapsed = started.elapsed();
     let outcome = match &result {
         Ok(_) => "ok",
@@ -59,7 +59,7 @@ pub async fn call(app: &Arc<App>, caller: &Caller, method: &str, params: Value) 
         }
         Ok(_) => tracing::info!(%request_id, method = label, transport, outcome, duration_ms, "call"),
     }
-    Outcome { request_id, result, cookie }
+    Outcome { request_id, result, finished }
 }
 
 async fn run(
@@ -68,7 +68,7 @@ async fn run(
     method: &str,
     params: Value,
     request_id: Uuid,
-    cookie: &mut Option<SessionCookie>,
+    finished: &mut Finished,
 ) -> RpcResult<Value> {
     if app.shutdown.is_cancelled() {
         return Err(RpcError::service_unavailable("shutting_down"));
@@ -99,7 +99,7 @@ async fn run(
     if let (Some(Via::Session { renewed_until: Some(until), .. }), Credentials::Session(token)) =
         (principal.as_ref().map(|p| &p.via), &caller.credentials)
     {
-        *cookie = Some(SessionCookie::Set { token: token.clone(), expires_at: *until });
+        finished.cookie = Some(SessionCookie::Set { token: token.clone(), expires_at: *until });
     }
 
     let mut ctx = Ctx::new(app.clone(), caller.clone(), principal.clone(), request_id, spec.side_effects);
@@ -108,18 +108,17 @@ async fn run(
     let result = AssertUnwindSafe(action.handler.call(&mut ctx, params)).catch_unwind().await.unwrap_or_else(|panic| {
         Err(RpcError::internal(format!("handler panicked: {}", panic_message(panic.as_ref()))))
     });
-    let finished = match result {
-        Ok(output) => ctx.finish().await.map(|set| (output, set)),
+    let done = match result {
+        Ok(output) => ctx.finish().await.map(|done| (output, done)),
         Err(e) => {
             drop(ctx); // roll back now: the failure row below needs the write lock
             Err(e)
         }
     };
-    match finished {
-        Ok((output, set)) => {
-            if set.is_some() {
-                *cookie = set;
-            }
+    match done {
+        Ok((output, done)) => {
+            finished.cookie = done.cookie.or(finished.cookie.take());
+            finished.after_answer = done.after_answer;
             Ok(output)
         }
         Err(e) => {

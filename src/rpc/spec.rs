@@ -11,6 +11,7 @@ pub const ACTION_FILES: &[(&str, &str)] = &[
     ("meta.toml", include_str!("../../actions/meta.toml")),
     ("auth.toml", include_str!("../../actions/auth.toml")),
     ("audit.toml", include_str!("../../actions/audit.toml")),
+    ("notifications.toml", include_str!("../../actions/notifications.toml")),
 ];
 
 /// Who may call an action.

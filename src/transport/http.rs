@@ -76,7 +76,7 @@ pub async fn get_rpc(
         Ok(result) => json_response(StatusCode::OK, &json!({ "jsonrpc": "2.0", "id": id, "result": result })),
         Err(error) => get_error(id, &error, Some(outcome.request_id)),
     };
-    if let Some(cookie) = &outcome.cookie {
+    if let Some(cookie) = &outcome.finished.cookie {
         set_cookie(&mut response, &app, cookie);
     }
     response

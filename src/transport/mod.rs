@@ -62,7 +62,7 @@ pub fn caller_from(headers: &HeaderMap, peer: SocketAddr, transport: Transport) 
         (None, None) => Credentials::None,
     };
     let origin = headers.get(ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    Caller { credentials, ip: Some(peer.ip()), origin, transport }
+    Caller { credentials, ip: Some(peer.ip()), origin, transport, socket: None }
 }
 
 #[cfg(test)]

@@ -1,14 +1,19 @@
 //! `GET /ws`: the same JSON-RPC calls over a WebSocket, with the credentials of the
-//! upgrade request.
+//! upgrade request, plus server-pushed notifications.
 //!
 //! Each message is a body as POST takes it (a call or a batch). Calls on one socket run
 //! concurrently, at most [`MAX_IN_FLIGHT`] at a time; past that the socket stops reading,
-//! which slows only this socket. Answers go through one bounded queue to one writer. On
-//! shutdown the socket stops reading, finishes its calls, and closes with 1001; when the
-//! session or token that opened it is revoked, it closes with 4001.
+//! which slows only this socket. Answers and pushed notifications share one bounded queue
+//! (`websocket.outbound_queue`) to one writer; pings and close frames jump the queue.
+//!
+//! A socket closes with 1001 on shutdown (after finishing its calls), 4001 when the
+//! session or token that opened it is revoked (after a `session_revoked` message), 4002
+//! when a subscriber falls behind (after `resync_required`), and 1000 when nothing, not
+//! even a pong, was heard from it for `websocket.idle_timeout_s`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -16,21 +21,25 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
+use serde_json::json;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::task::TaskTracker;
 
 use super::{MAX_BODY_BYTES, caller_from};
 use crate::app::App;
 use crate::auth;
-use crate::rpc::{Caller, Credentials, Transport, envelope};
-use crate::sockets::{CLOSE_REVOKED, Registration};
+use crate::notify::subscription::envelope;
+use crate::rpc::{Caller, Credentials, Transport, envelope as rpc_envelope};
+use crate::sockets::{CLOSE_RESYNC, Registration, SocketLink};
 
 /// Calls one socket may have running at once.
 pub const MAX_IN_FLIGHT: usize = 16;
-/// Messages queued for one socket's writer.
-pub const OUTBOUND_QUEUE: usize = 256;
 /// Close code sent when the server shuts down ("going away").
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code sent to a socket that went quiet.
+pub const CLOSE_IDLE: u16 = 1000;
+/// How long a closing socket may take to finish its calls and flush its last frames.
+const CLOSING_GRACE: Duration = Duration::from_secs(5);
 
 pub async fn upgrade(
     State(app): State<Arc<App>>,
@@ -47,9 +56,8 @@ pub async fn upgrade(
     let principal = match auth::authenticate(&app, &caller.credentials).await {
         Ok(principal) => principal,
         Err(e) => {
-            return StatusCode::from_u16(e.kind.http_status())
-                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
-                .into_response();
+            let status = StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return status.into_response();
         }
     };
     if principal.is_none() && caller.credentials != Credentials::None {
@@ -69,53 +77,115 @@ pub async fn upgrade(
         .on_upgrade(move |socket| connections.track_future(serve(app, caller, registration, socket)))
 }
 
-async fn serve(app: Arc<App>, caller: Caller, mut registration: Option<Registration>, socket: WebSocket) {
+/// Why the read loop ended.
+enum Ending {
+    /// The client closed or the connection broke: nothing more to send.
+    Gone,
+    /// The server closes, with this code, after sending these texts.
+    Close(u16, &'static str, Vec<String>),
+}
+
+async fn serve(app: Arc<App>, mut caller: Caller, mut registration: Option<Registration>, socket: WebSocket) {
     app.metrics.socket_opened();
     let (mut sink, mut stream) = socket.split();
-    let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOUND_QUEUE);
+    let (queue_tx, mut queue_rx) = mpsc::channel::<String>(app.config.websocket.outbound_queue);
+    let (ping_tx, mut ping_rx) = mpsc::channel::<Message>(1);
+    let (last_tx, mut last_rx) = mpsc::channel::<Vec<Message>>(1);
+    let link = SocketLink::new(queue_tx.clone());
+    caller.socket = Some(link.clone());
+    // Pings jump the queue; the last words (texts, then the close frame) wait until the
+    // queue is drained, so they follow every answer already queued.
     let writer = tokio::spawn(async move {
-        while let Some(message) = out_rx.recv().await {
-            let closing = matches!(message, Message::Close(_));
-            if sink.send(message).await.is_err() || closing {
-                break;
+        loop {
+            let messages = tokio::select! {
+                biased;
+                Some(ping) = ping_rx.recv() => vec![ping],
+                Some(text) = queue_rx.recv() => vec![Message::Text(text.into())],
+                Some(last) = last_rx.recv() => last,
+                else => break,
+            };
+            for message in messages {
+                let closing = matches!(message, Message::Close(_));
+                if sink.send(message).await.is_err() || closing {
+                    return;
+                }
             }
         }
     });
 
+    let ws_config = &app.config.websocket;
+    let mut ping = tokio::time::interval(Duration::from_secs(ws_config.ping_interval_s));
+    ping.reset();
+    let idle_timeout = Duration::from_secs(ws_config.idle_timeout_s);
+    let mut last_heard = Instant::now();
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let calls = TaskTracker::new();
-    let close = loop {
+    let ending = loop {
         let message = tokio::select! {
-            _ = app.shutdown.cancelled() => break Some(CLOSE_GOING_AWAY),
-            Some(code) = revoked(&mut registration) => break Some(code),
+            _ = app.shutdown.cancelled() => break Ending::Close(CLOSE_GOING_AWAY, "server shutting down", vec![]),
+            Some(code) = revoked(&mut registration) => {
+                let texts = pushes(&link, json!({ "type": "session_revoked" }));
+                break Ending::Close(code, "credentials revoked", texts);
+            }
+            _ = link.resync_requested() => {
+                let texts = pushes(&link, json!({ "type": "resync_required" }));
+                break Ending::Close(CLOSE_RESYNC, "resync required", texts);
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > idle_timeout {
+                    break Ending::Close(CLOSE_IDLE, "idle timeout", vec![]);
+                }
+                let _ = ping_tx.try_send(Message::Ping(Bytes::new()));
+                continue;
+            }
             message = stream.next() => message,
         };
+        last_heard = Instant::now();
         let body: Bytes = match message {
             Some(Ok(Message::Text(text))) => Bytes::from(text),
             Some(Ok(Message::Binary(bytes))) => bytes,
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+            Some(Ok(Message::Close(_)) | Err(_)) | None => break Ending::Gone,
         };
-        let Ok(permit) = in_flight.clone().acquire_owned().await else { break None };
-        let (app, caller, out_tx) = (app.clone(), caller.clone(), out_tx.clone());
+        let Ok(permit) = in_flight.clone().acquire_owned().await else { break Ending::Gone };
+        let (app, caller, queue) = (app.clone(), caller.clone(), queue_tx.clone());
         calls.spawn(async move {
-            if let Some(answer) = envelope::handle_body(&app, &caller, &body).await.body {
-                let _ = out_tx.send(Message::Text(answer.to_string().into())).await;
+            let answer = rpc_envelope::handle_body(&app, &caller, &body).await;
+            if let Some(body) = answer.body {
+                let _ = queue.send(body.to_string()).await;
+            }
+            for hook in answer.after_answer {
+                hook();
             }
             drop(permit);
         });
     };
 
+    link.close();
     calls.close();
-    calls.wait().await;
-    if let Some(code) = close {
-        let reason = if code == CLOSE_REVOKED { "credentials revoked" } else { "server shutting down" };
-        let frame = CloseFrame { code, reason: reason.into() };
-        let _ = out_tx.send(Message::Close(Some(frame))).await;
+    let _ = tokio::time::timeout(CLOSING_GRACE, calls.wait()).await;
+    if let Ending::Close(code, reason, texts) = ending {
+        let mut last: Vec<Message> = texts.into_iter().map(|text| Message::Text(text.into())).collect();
+        last.push(Message::Close(Some(CloseFrame { code, reason: reason.into() })));
+        let _ = last_tx.send(last).await;
     }
-    drop(out_tx);
-    let _ = writer.await;
+    drop((queue_tx, ping_tx, last_tx, caller));
+    // A client that stopped reading cannot hold the socket open.
+    let mut writer = writer;
+    if tokio::time::timeout(CLOSING_GRACE, &mut writer).await.is_err() {
+        writer.abort();
+    }
     app.metrics.socket_closed();
+}
+
+/// One message per subscription on the socket carrying `result` (or one without a
+/// subscription id when there is none).
+fn pushes(link: &SocketLink, result: serde_json::Value) -> Vec<String> {
+    let ids = link.subscriptions();
+    if ids.is_empty() {
+        return vec![json!({ "jsonrpc": "2.0", "method": "notification", "params": { "result": result } }).to_string()];
+    }
+    ids.iter().map(|id| envelope(id, &result)).collect()
 }
 
 /// Resolves with a close code when the socket's credential is revoked; never without one.

@@ -1,0 +1,83 @@
+//! `notifications_subscribe` (WebSocket only) and `notifications_list` (polling).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::subscription::{self, Start};
+use super::{Notification, after, head};
+use crate::rpc::{Action, Ctx, RpcError, RpcResult};
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeParams {
+    /// The last `seq` you have: everything after it is replayed first. Omit for live only.
+    #[schemars(range(min = 0))]
+    pub after: Option<i64>,
+}
+
+pub struct Subscribe;
+
+impl Action for Subscribe {
+    const METHOD: &'static str = "notifications_subscribe";
+    type Params = SubscribeParams;
+    type Output = String;
+
+    async fn run(&self, ctx: &mut Ctx, p: SubscribeParams) -> RpcResult<String> {
+        let account_id = ctx.require_principal()?.account_id;
+        let Some(link) = ctx.caller.socket.clone() else {
+            return Err(RpcError::invalid_request("websocket_only")
+                .message("Subscribe over the WebSocket (GET /ws); poll with notifications_list over HTTP."));
+        };
+        let (head_seq, pruned_through) = head(ctx.conn().await?, account_id).await?;
+        // An `after` beyond the head comes from a stream that is gone: start over, told so.
+        let (after, resync_first) = match p.after {
+            None => (head_seq, false),
+            Some(after) if after > head_seq => (head_seq, true),
+            Some(after) => (after, after < pruned_through),
+        };
+        let id = Uuid::now_v7().simple().to_string();
+        link.add_subscription(id.clone());
+        let (db, hub) = (ctx.app().db.clone(), ctx.app().hub.clone());
+        let start = Start { account_id, after, resync_first };
+        let sub_id = id.clone();
+        ctx.after_answer(move || {
+            tokio::spawn(subscription::run(db, hub, sub_id, start, link));
+        });
+        Ok(id)
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Notifications after this `seq`; default 0 (from the oldest kept).
+    #[schemars(range(min = 0))]
+    pub after: Option<i64>,
+    /// At most 500; default 100.
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct NotificationPage {
+    pub notifications: Vec<Notification>,
+    /// The newest `seq` of your stream (0 when it is empty).
+    pub head_seq: i64,
+}
+
+pub struct List;
+
+impl Action for List {
+    const METHOD: &'static str = "notifications_list";
+    type Params = ListParams;
+    type Output = NotificationPage;
+
+    async fn run(&self, ctx: &mut Ctx, p: ListParams) -> RpcResult<NotificationPage> {
+        let account_id = ctx.require_principal()?.account_id;
+        let (head_seq, _) = head(ctx.conn().await?, account_id).await?;
+        let limit = i64::from(p.limit.unwrap_or(100));
+        let notifications = after(ctx.conn().await?, account_id, p.after.unwrap_or(0), limit).await?;
+        Ok(NotificationPage { notifications, head_seq })
+    }
+}

@@ -1,0 +1,60 @@
+//! The in-process wake-up board: one watch channel per account with subscribers here.
+//!
+//! A wake carries no data, only "look again": subscribers re-read the rows after their
+//! last `seq`, so a wake can be lost, doubled or late without losing a notification.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+use uuid::Uuid;
+
+#[derive(Default)]
+pub struct Hub {
+    accounts: Mutex<HashMap<Uuid, watch::Sender<u64>>>,
+}
+
+impl Hub {
+    /// A receiver that changes whenever `account_id` is woken.
+    pub fn watch(&self, account_id: Uuid) -> watch::Receiver<u64> {
+        let mut accounts = self.accounts.lock().expect("hub lock");
+        accounts.retain(|_, sender| sender.receiver_count() > 0);
+        accounts.entry(account_id).or_insert_with(|| watch::channel(0).0).subscribe()
+    }
+
+    /// Tells `account_id`'s subscribers to look for new rows.
+    pub fn wake(&self, account_id: Uuid) {
+        if let Some(sender) = self.accounts.lock().expect("hub lock").get(&account_id) {
+            sender.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Wakes every subscriber (after the PostgreSQL listener reconnects).
+    pub fn wake_all(&self) {
+        for sender in self.accounts.lock().expect("hub lock").values() {
+            sender.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn wakes_reach_only_the_account_and_unused_channels_go() {
+        let hub = Hub::default();
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut wa = hub.watch(a);
+        let mut wb = hub.watch(b);
+        hub.wake(a);
+        assert!(wa.has_changed().unwrap());
+        assert!(!wb.has_changed().unwrap());
+        wa.borrow_and_update();
+        hub.wake_all();
+        assert!(wa.has_changed().unwrap() && wb.has_changed().unwrap());
+        drop((wa, wb));
+        let _c = hub.watch(Uuid::now_v7());
+        assert_eq!(hub.accounts.lock().unwrap().len(), 1, "channels without receivers are dropped");
+    }
+}

@@ -1,0 +1,96 @@
+//! Durable notifications (SPEC.md §8): one ordered stream per account.
+//!
+//! [`push`] is the one notification writer. Handlers reach it through `Ctx::notify`,
+//! inside their transaction: it bumps the account's head row (which stays locked until
+//! commit, so on PostgreSQL concurrent writers for one account commit in `seq` order) and
+//! inserts the row. Nothing is sent from inside a transaction: after commit the
+//! [`hub::Hub`] wakes the account's subscribers, which read the rows after the last `seq`
+//! they sent. With PostgreSQL the transaction also calls `pg_notify`, which PostgreSQL
+//! delivers only on commit, to the [`listener`] of every instance.
+//!
+//! A client resumes after a disconnect by subscribing `after` the last `seq` it saw; the
+//! same query serves replay and live delivery, so nothing is lost or reordered.
+
+pub mod actions;
+pub mod hub;
+pub mod listener;
+pub mod retention;
+pub mod subscription;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::db::ConnRef;
+use crate::on_conn;
+use crate::rpc::RpcResult;
+
+/// The PostgreSQL channel instances listen on; the payload is the account id.
+pub const PG_CHANNEL: &str = "countersign_notifications";
+
+/// One entry of an account's stream.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Notification {
+    pub seq: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub data: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    seq: i64,
+    #[sqlx(rename = "type")]
+    kind: String,
+    data: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Row> for Notification {
+    fn from(r: Row) -> Notification {
+        let data = serde_json::from_str(&r.data).unwrap_or(Value::String(r.data));
+        Notification { seq: r.seq, kind: r.kind, data, created_at: r.created_at }
+    }
+}
+
+/// Appends a notification to `account_id`'s stream inside the caller's transaction;
+/// returns its `seq`. The caller wakes the hub after commit (`Ctx::notify` does).
+pub async fn push(
+    mut conn: ConnRef<'_>,
+    account_id: Uuid,
+    kind: &str,
+    data: &Value,
+    now: DateTime<Utc>,
+) -> RpcResult<i64> {
+    let seq: i64 = on_conn!(&mut conn, c => sqlx::query_scalar(
+        "INSERT INTO notification_heads (account_id, seq, pruned_through) VALUES ($1, 1, 0) \
+         ON CONFLICT (account_id) DO UPDATE SET seq = notification_heads.seq + 1 RETURNING seq")
+        .bind(account_id).fetch_one(&mut **c).await)?;
+    on_conn!(&mut conn, c => sqlx::query(
+        "INSERT INTO notifications (account_id, seq, type, data, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(account_id).bind(seq).bind(kind).bind(data.to_string()).bind(now)
+        .execute(&mut **c).await.map(|_| ()))?;
+    if let ConnRef::Postgres(c) = conn {
+        sqlx::query("SELECT pg_notify($1, $2)").bind(PG_CHANNEL).bind(account_id.to_string()).execute(&mut *c).await?;
+    }
+    Ok(seq)
+}
+
+/// Up to `limit` notifications of `account_id` after `after`, in `seq` order.
+pub async fn after(conn: ConnRef<'_>, account_id: Uuid, after: i64, limit: i64) -> RpcResult<Vec<Notification>> {
+    let rows: Vec<Row> = on_conn!(conn, c => sqlx::query_as(
+        "SELECT seq, type, data, created_at FROM notifications WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+        .bind(account_id).bind(after).bind(limit).fetch_all(&mut *c).await)?;
+    Ok(rows.into_iter().map(Notification::from).collect())
+}
+
+/// The account's head: the last `seq` written, and the last one pruned (0 and 0 if none).
+pub async fn head(conn: ConnRef<'_>, account_id: Uuid) -> RpcResult<(i64, i64)> {
+    let head: Option<(i64, i64)> = on_conn!(conn, c => sqlx::query_as(
+        "SELECT seq, pruned_through FROM notification_heads WHERE account_id = $1")
+        .bind(account_id).fetch_optional(&mut *c).await)?;
+    Ok(head.unwrap_or((0, 0)))
+}

@@ -1,0 +1,81 @@
+//! One `notifications_subscribe` on one socket: replay after `after`, then live, in `seq`
+//! order, never a duplicate. It pushes through the socket's bounded queue without waiting;
+//! when the queue is full the client is too slow, and the socket is asked to send
+//! `resync_required` and close, so a slow socket never slows anything else.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::hub::Hub;
+use crate::db::Db;
+use crate::sockets::SocketLink;
+
+/// Rows read per query.
+const PAGE: i64 = 256;
+
+/// The JSON-RPC notification that carries `result` for subscription `id` (SPEC.md §8).
+pub fn envelope(id: &str, result: &Value) -> String {
+    json!({ "jsonrpc": "2.0", "method": "notification", "params": { "subscription": id, "result": result } })
+        .to_string()
+}
+
+/// Where a subscription starts.
+pub struct Start {
+    pub account_id: Uuid,
+    /// The last `seq` the client has; rows after it are sent.
+    pub after: i64,
+    /// Send `resync_required` first: rows the client wanted are gone (pruned, or its
+    /// `seq` is from a stream that no longer exists).
+    pub resync_first: bool,
+}
+
+/// Runs the subscription until its socket closes or falls behind.
+pub async fn run(db: Db, hub: Arc<Hub>, id: String, start: Start, link: SocketLink) {
+    let mut wake = hub.watch(start.account_id);
+    if start.resync_first && !link.try_push(envelope(&id, &json!({ "type": "resync_required" }))) {
+        link.request_resync();
+        return;
+    }
+    let mut last = start.after;
+    loop {
+        // Mark the wake seen before reading, so a commit after the read wakes us again.
+        wake.borrow_and_update();
+        loop {
+            let rows = match read(&db, start.account_id, last).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, subscription = %id, "cannot read notifications; retrying in 1 s");
+                    tokio::select! {
+                        _ = link.closed() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            };
+            let full = rows.len() as i64 == PAGE;
+            for row in rows {
+                let seq = row.seq;
+                let value = serde_json::to_value(row).expect("a notification serializes");
+                if !link.try_push(envelope(&id, &value)) {
+                    link.request_resync();
+                    return;
+                }
+                last = seq;
+            }
+            if !full {
+                break;
+            }
+        }
+        tokio::select! {
+            changed = wake.changed() => if changed.is_err() { return },
+            _ = link.closed() => return,
+        }
+    }
+}
+
+async fn read(db: &Db, account_id: Uuid, after: i64) -> crate::rpc::RpcResult<Vec<super::Notification>> {
+    let mut conn = db.read().await?;
+    super::after(conn.conn(), account_id, after, PAGE).await
+}
