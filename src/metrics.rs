@@ -1,5 +1,5 @@
 //! Prometheus metrics (served as text at `GET /metrics`): calls by method and outcome,
-//! call latency by method, and open WebSockets.
+//! call latency by method, open WebSockets, and notifications sent.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -24,6 +24,7 @@ pub struct Metrics {
     calls: Family<CallLabels, Counter>,
     latency: Family<MethodLabels, Histogram>,
     sockets: Gauge,
+    notifications: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -37,10 +38,12 @@ impl Default for Metrics {
         let calls = Family::<CallLabels, Counter>::default();
         let latency = Family::<MethodLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
         let sockets = Gauge::default();
+        let notifications = Counter::default();
         registry.register("rpc_calls", "JSON-RPC calls by method and outcome", calls.clone());
         registry.register("rpc_call_duration_seconds", "Time to answer a call, by method", latency.clone());
         registry.register("websockets_open", "Open WebSocket connections", sockets.clone());
-        Metrics { registry, calls, latency, sockets }
+        registry.register("notifications_sent", "Notifications pushed to subscribed sockets", notifications.clone());
+        Metrics { registry, calls, latency, sockets, notifications }
     }
 }
 
@@ -50,6 +53,10 @@ impl Metrics {
         let labels = CallLabels { method: method.to_owned(), outcome: outcome.to_owned() };
         self.calls.get_or_create(&labels).inc();
         self.latency.get_or_create(&MethodLabels { method: method.to_owned() }).observe(seconds);
+    }
+
+    pub fn notification_sent(&self) {
+        self.notifications.inc();
     }
 
     pub fn socket_opened(&self) {

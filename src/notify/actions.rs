@@ -38,11 +38,11 @@ impl Action for Subscribe {
         };
         let id = Uuid::now_v7().simple().to_string();
         link.add_subscription(id.clone());
-        let (db, hub) = (ctx.app().db.clone(), ctx.app().hub.clone());
+        let app = ctx.shared_app();
         let start = Start { account_id, after, resync_first };
         let sub_id = id.clone();
         ctx.after_answer(move || {
-            tokio::spawn(subscription::run(db, hub, sub_id, start, link));
+            tokio::spawn(subscription::run(app, sub_id, start, link));
         });
         Ok(id)
     }

@@ -46,7 +46,7 @@ mod tests {
         let hub = Hub::default();
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
         let mut wa = hub.watch(a);
-        let mut wb = hub.watch(b);
+        let wb = hub.watch(b);
         hub.wake(a);
         assert!(wa.has_changed().unwrap());
         assert!(!wb.has_changed().unwrap());

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::hub::Hub;
+use crate::app::App;
 use crate::db::Db;
 use crate::sockets::SocketLink;
 
@@ -33,8 +33,8 @@ pub struct Start {
 }
 
 /// Runs the subscription until its socket closes or falls behind.
-pub async fn run(db: Db, hub: Arc<Hub>, id: String, start: Start, link: SocketLink) {
-    let mut wake = hub.watch(start.account_id);
+pub async fn run(app: Arc<App>, id: String, start: Start, link: SocketLink) {
+    let mut wake = app.hub.watch(start.account_id);
     if start.resync_first && !link.try_push(envelope(&id, &json!({ "type": "resync_required" }))) {
         link.request_resync();
         return;
@@ -44,7 +44,7 @@ pub async fn run(db: Db, hub: Arc<Hub>, id: String, start: Start, link: SocketLi
         // Mark the wake seen before reading, so a commit after the read wakes us again.
         wake.borrow_and_update();
         loop {
-            let rows = match read(&db, start.account_id, last).await {
+            let rows = match read(&app.db, start.account_id, last).await {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::warn!(error = %e, subscription = %id, "cannot read notifications; retrying in 1 s");
@@ -62,6 +62,7 @@ pub async fn run(db: Db, hub: Arc<Hub>, id: String, start: Start, link: SocketLi
                     link.request_resync();
                     return;
                 }
+                app.metrics.notification_sent();
                 last = seq;
             }
             if !full {

@@ -131,6 +131,11 @@ impl Ctx {
         &self.app
     }
 
+    /// The shared state, to keep beyond the call (a subscription task).
+    pub fn shared_app(&self) -> Arc<App> {
+        self.app.clone()
+    }
+
     /// The current time on the server's (injectable) clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.app.clock.now()

@@ -44,6 +44,15 @@ result = "WriteResult"
 rate_limit = "write"
 
 [[action]]
+method = "test_notify"
+description = "Appends `count` notifications to an account's stream, then fails if asked to."
+auth = "public"
+side_effects = true
+params = "NotifyParams"
+result = "NotifyResult"
+rate_limit = "write"
+
+[[action]]
 method = "test_fail"
 description = "Fails with the named error kind."
 auth = "public"
@@ -83,6 +92,7 @@ pub fn extra() -> Extra {
             Box::new(Echo),
             Box::new(Private),
             Box::new(Write),
+            Box::new(Notify),
             Box::new(Fail),
             Box::new(Slow),
             Box::new(Limited),
@@ -179,6 +189,40 @@ impl Action for Write {
             Some("panic") => panic!("test_write asked to panic"),
             Some(kind) => Err(fail(kind)),
         }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyParams {
+    pub account_id: uuid::Uuid,
+    pub count: u32,
+    /// Characters of padding in each notification's data.
+    pub pad: Option<usize>,
+    /// Fail after writing, so the transaction rolls back.
+    pub fail: Option<bool>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct NotifyResult {
+    pub seqs: Vec<i64>,
+}
+
+pub struct Notify;
+impl Action for Notify {
+    const METHOD: &'static str = "test_notify";
+    type Params = NotifyParams;
+    type Output = NotifyResult;
+    async fn run(&self, ctx: &mut Ctx, p: NotifyParams) -> RpcResult<NotifyResult> {
+        let pad = "x".repeat(p.pad.unwrap_or(0));
+        let mut seqs = Vec::new();
+        for i in 0..p.count {
+            seqs.push(ctx.notify(p.account_id, "test_event", serde_json::json!({"i": i, "pad": pad})).await?);
+        }
+        if p.fail == Some(true) {
+            return Err(RpcError::conflict("test_failure"));
+        }
+        Ok(NotifyResult { seqs })
     }
 }
 

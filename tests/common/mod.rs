@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use countersign::app::App;
 use countersign::clock::Clock;
-use countersign::config::Config;
+use countersign::config::{Config, RateLimit};
 use countersign::server::{self, Extra, Running};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -76,15 +76,42 @@ pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Op
 }
 
 pub async fn start_custom(backend: Backend, extra: Extra, tweak: impl FnOnce(&mut Config)) -> Option<TestServer> {
-    capture_logs();
     let dir = tempfile::tempdir().unwrap();
     let database_url = database_url(backend, dir.path()).await?;
+    Some(start_on(backend, database_url, dir, extra, tweak).await)
+}
+
+impl TestServer {
+    /// A second server instance on the same database (as behind a load balancer).
+    pub async fn another_instance(&self) -> TestServer {
+        let backend = match self.app.db.backend() {
+            countersign::db::Backend::Sqlite => Backend::Sqlite,
+            countersign::db::Backend::Postgres => Backend::Postgres,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        start_on(backend, self.database_url.clone(), dir, doubles::extra(), |_| {}).await
+    }
+}
+
+async fn start_on(
+    backend: Backend,
+    database_url: String,
+    dir: tempfile::TempDir,
+    extra: Extra,
+    tweak: impl FnOnce(&mut Config),
+) -> TestServer {
+    capture_logs();
     let mut config = Config::embedded();
     config.server.listen = "127.0.0.1:0".parse().unwrap();
     config.server.database_url = database_url.clone();
     config.server.shutdown_grace_s = 10;
     config.auth.bootstrap_token_file = Some(dir.path().join("bootstrap-token"));
     doubles::add_rate_limit_class(&mut config);
+    // Tests make many calls from one IP; the `read` and `write` classes must not get in
+    // the way (rate limiting itself is tested with the tight class of the test doubles).
+    for class in ["read", "write"] {
+        config.rate_limits.insert(class.into(), RateLimit { per_minute: 1_000_000, burst: 100_000 });
+    }
     tweak(&mut config);
     let clock = Clock::default();
     let running = server::start(config, extra, clock.clone()).await.expect("server starts");
@@ -94,7 +121,7 @@ pub async fn start_custom(backend: Backend, extra: Extra, tweak: impl FnOnce(&mu
         Backend::Postgres => countersign::db::Backend::Postgres,
     };
     assert_eq!(running.app.db.backend(), expected);
-    Some(TestServer {
+    TestServer {
         addr,
         base: format!("http://{addr}"),
         app: running.app.clone(),
@@ -103,7 +130,7 @@ pub async fn start_custom(backend: Backend, extra: Extra, tweak: impl FnOnce(&mu
         database_url,
         running: Some(running),
         _dir: dir,
-    })
+    }
 }
 
 impl TestServer {
