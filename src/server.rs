@@ -91,7 +91,7 @@ pub async fn start(config: Config, extra: Extra, clock: Clock) -> anyhow::Result
             .await
     });
     if let Db::Postgres(pool) = &app.db {
-        tokio::spawn(listener::run(pool.clone(), app.hub.clone(), app.shutdown.clone()));
+        tokio::spawn(listener::run(pool.clone(), app.hub.clone(), app.sockets.clone(), app.shutdown.clone()));
     }
     tokio::spawn(sweep(app.clone()));
     tracing::info!(%addr, backend = ?app.db.backend(), "countersign listening");

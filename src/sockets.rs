@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
+
+use crate::db::ConnRef;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -76,11 +78,44 @@ impl SocketLink {
     }
 }
 
+/// The PostgreSQL channel that carries "close the sockets of this credential" to every
+/// instance; the payload is [`SocketKey::to_payload`].
+pub const PG_CLOSE_CHANNEL: &str = "countersign_socket_close";
+
 /// The credential a socket was opened with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SocketKey {
     Session(Uuid),
     Token(Uuid),
+}
+
+impl SocketKey {
+    /// `session:<id>` or `token:<id>`.
+    pub fn to_payload(self) -> String {
+        match self {
+            SocketKey::Session(id) => format!("session:{id}"),
+            SocketKey::Token(id) => format!("token:{id}"),
+        }
+    }
+
+    pub fn from_payload(payload: &str) -> Option<SocketKey> {
+        let (kind, id) = payload.split_once(':')?;
+        let id = Uuid::parse_str(id).ok()?;
+        match kind {
+            "session" => Some(SocketKey::Session(id)),
+            "token" => Some(SocketKey::Token(id)),
+            _ => None,
+        }
+    }
+}
+
+/// Inside a revoking transaction on PostgreSQL: tells every instance, on commit, to close
+/// the sockets opened with `key`. (The revoking instance closes its own after commit.)
+pub async fn announce_close(conn: ConnRef<'_>, key: SocketKey) -> Result<(), sqlx::Error> {
+    if let ConnRef::Postgres(c) = conn {
+        sqlx::query("SELECT pg_notify($1, $2)").bind(PG_CLOSE_CHANNEL).bind(key.to_payload()).execute(&mut *c).await?;
+    }
+    Ok(())
 }
 
 type Open = HashMap<SocketKey, HashMap<u64, mpsc::Sender<u16>>>;
@@ -133,6 +168,14 @@ impl Drop for Registration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_round_trip_through_payloads() {
+        for key in [SocketKey::Session(Uuid::now_v7()), SocketKey::Token(Uuid::now_v7())] {
+            assert_eq!(SocketKey::from_payload(&key.to_payload()), Some(key));
+        }
+        assert_eq!(SocketKey::from_payload("cookie:x"), None);
+    }
 
     #[tokio::test]
     async fn close_reaches_every_socket_of_the_key_only() {

@@ -21,6 +21,7 @@ backend_tests!(
     resume_after_random_disconnects_loses_nothing,
     concurrent_producers_never_let_a_live_subscriber_skip,
     a_commit_on_one_instance_reaches_a_socket_on_another,
+    revoking_on_one_instance_closes_sockets_on_another,
     a_slow_socket_is_told_to_resync_and_others_are_unaffected,
     a_silent_socket_is_closed_and_a_live_one_kept,
     retention_prunes_and_tells_resumers_to_resync,
@@ -202,6 +203,27 @@ async fn a_commit_on_one_instance_reaches_a_socket_on_another(backend: Backend) 
     produce(&a, &ann_id, 2).await;
     assert_eq!(next_push(&mut ws, &sub).await["seq"], 1);
     assert_eq!(next_push(&mut ws, &sub).await["seq"], 2);
+}
+
+/// A token revoked through instance A closes, at once, a socket opened with it on B:
+/// `session_revoked`, then close 4001.
+async fn revoking_on_one_instance_closes_sockets_on_another(backend: Backend) {
+    if backend == Backend::Sqlite {
+        return; // several instances share a database only with PostgreSQL
+    }
+    let Some(a) = start(backend).await else { return };
+    let (ann_on_a, _) = signed_in(&a).await;
+    let created = ann_on_a.ok("token_create", json!({"name": "b-socket"})).await;
+    let b = a.another_instance().await;
+    let ann_on_b = b.login("ann", common::identity::PASSWORD).await;
+    let mut ws = ann_on_b.with_bearer(created["secret"].as_str().unwrap()).ws().await.unwrap();
+    let sub = subscribe(&mut ws, None).await;
+    ann_on_a.ok("token_revoke", json!({"token_id": created["token"]["id"]})).await;
+    assert_eq!(next_push(&mut ws, &sub).await, json!({"type": "session_revoked"}));
+    match ws.next().await {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), countersign::sockets::CLOSE_REVOKED),
+        other => panic!("expected close 4001, got {other:?}"),
+    }
 }
 
 /// A socket that stops reading falls behind a 32-message queue while 1,000 large

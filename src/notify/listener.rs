@@ -1,7 +1,8 @@
-//! The PostgreSQL listener of one instance: `LISTEN` on [`PG_CHANNEL`](super::PG_CHANNEL)
-//! and wake the hub for each account named. After (re)connecting it wakes everyone, since
-//! notifications sent while it was away are lost; subscribers then re-read from their
-//! last `seq` and miss nothing.
+//! The PostgreSQL listener of one instance. On [`PG_CHANNEL`](super::PG_CHANNEL) it wakes
+//! the hub for each account named; after (re)connecting it wakes everyone, since
+//! notifications sent while it was away are lost, and subscribers then re-read from their
+//! last `seq` and miss nothing. On [`PG_CLOSE_CHANNEL`] it closes the local sockets of a
+//! credential revoked through another instance (a missed one still fails its next call).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,13 +14,14 @@ use uuid::Uuid;
 
 use super::PG_CHANNEL;
 use super::hub::Hub;
+use crate::sockets::{CLOSE_REVOKED, PG_CLOSE_CHANNEL, SocketKey, Sockets};
 
 /// Runs until `shutdown`, reconnecting after any error.
-pub async fn run(pool: PgPool, hub: Arc<Hub>, shutdown: CancellationToken) {
+pub async fn run(pool: PgPool, hub: Arc<Hub>, sockets: Arc<Sockets>, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
         let listening = async {
             let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(PG_CHANNEL).await?;
+            listener.listen_all([PG_CHANNEL, PG_CLOSE_CHANNEL]).await?;
             Ok::<_, sqlx::Error>(listener)
         };
         let mut listener = match listening.await {
@@ -39,6 +41,11 @@ pub async fn run(pool: PgPool, hub: Arc<Hub>, shutdown: CancellationToken) {
                 received = listener.try_recv() => received,
             };
             match received {
+                Ok(Some(notification)) if notification.channel() == PG_CLOSE_CHANNEL => {
+                    if let Some(key) = SocketKey::from_payload(notification.payload()) {
+                        sockets.close_all(key, CLOSE_REVOKED);
+                    }
+                }
                 Ok(Some(notification)) => {
                     if let Ok(account_id) = Uuid::parse_str(notification.payload()) {
                         hub.wake(account_id);

@@ -17,7 +17,7 @@ use crate::config::Signup as SignupMode;
 use crate::rpc::common::{EmptyParams, OkResult};
 use crate::rpc::context::SessionCookie;
 use crate::rpc::{Action, Ctx, RpcError, RpcResult};
-use crate::sockets::{CLOSE_REVOKED, SocketKey};
+use crate::sockets::{self, CLOSE_REVOKED, SocketKey};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -96,20 +96,25 @@ impl Action for Logout {
         let now = ctx.now();
         sessions::revoke(ctx.conn().await?, principal.account_id, session_id, now).await?;
         ctx.audit(AuditEvent::success("account_logout").subject(session_id)).await?;
-        close_after_commit(ctx, vec![SocketKey::Session(session_id)]);
+        close_after_commit(ctx, vec![SocketKey::Session(session_id)]).await?;
         ctx.set_session_cookie(SessionCookie::Clear);
         Ok(OkResult::ok())
     }
 }
 
-/// Closes the sockets of revoked credentials once the revocation has committed.
-pub(crate) fn close_after_commit(ctx: &mut Ctx, keys: Vec<SocketKey>) {
+/// Closes the sockets of revoked credentials, on every instance, once the revocation
+/// has committed.
+pub(crate) async fn close_after_commit(ctx: &mut Ctx, keys: Vec<SocketKey>) -> RpcResult<()> {
+    for key in &keys {
+        sockets::announce_close(ctx.conn().await?, *key).await?;
+    }
     let sockets = ctx.app().sockets.clone();
     ctx.after_commit(move || {
         for key in keys {
             sockets.close_all(key, CLOSE_REVOKED);
         }
     });
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -198,7 +203,7 @@ impl Action for PasswordChange {
             .subject(principal.account_id)
             .data(json!({ "sessions_ended": ended.len() }));
         ctx.audit(event).await?;
-        close_after_commit(ctx, ended.into_iter().map(SocketKey::Session).collect());
+        close_after_commit(ctx, ended.into_iter().map(SocketKey::Session).collect()).await?;
         Ok(OkResult::ok())
     }
 }

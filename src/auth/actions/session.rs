@@ -55,7 +55,7 @@ impl Action for Revoke {
             return Err(RpcError::not_found());
         }
         ctx.audit(AuditEvent::success(Self::METHOD).subject(p.session_id)).await?;
-        close_after_commit(ctx, vec![SocketKey::Session(p.session_id)]);
+        close_after_commit(ctx, vec![SocketKey::Session(p.session_id)]).await?;
         Ok(OkResult::ok())
     }
 }

@@ -111,7 +111,7 @@ impl Action for Revoke {
             return Err(RpcError::not_found());
         }
         ctx.audit(AuditEvent::success(Self::METHOD).subject(p.token_id)).await?;
-        close_after_commit(ctx, vec![SocketKey::Token(p.token_id)]);
+        close_after_commit(ctx, vec![SocketKey::Token(p.token_id)]).await?;
         Ok(OkResult::ok())
     }
 }
