@@ -22,6 +22,7 @@ backend_tests!(
     concurrent_producers_never_let_a_live_subscriber_skip,
     a_commit_on_one_instance_reaches_a_socket_on_another,
     revoking_on_one_instance_closes_sockets_on_another,
+    a_listener_that_loses_its_connection_misses_nothing,
     a_slow_socket_is_told_to_resync_and_others_are_unaffected,
     a_silent_socket_is_closed_and_a_live_one_kept,
     retention_prunes_and_tells_resumers_to_resync,
@@ -203,6 +204,30 @@ async fn a_commit_on_one_instance_reaches_a_socket_on_another(backend: Backend) 
     produce(&a, &ann_id, 2).await;
     assert_eq!(next_push(&mut ws, &sub).await["seq"], 1);
     assert_eq!(next_push(&mut ws, &sub).await["seq"], 2);
+}
+
+/// Instance B's listener connection is killed; notifications committed through A while
+/// it reconnects still reach B's subscriber (the listener wakes everyone on reconnect).
+async fn a_listener_that_loses_its_connection_misses_nothing(backend: Backend) {
+    if backend == Backend::Sqlite {
+        return; // only PostgreSQL has a listener
+    }
+    let Some(a) = start(backend).await else { return };
+    let (_, ann_id) = signed_in(&a).await;
+    let b = a.another_instance().await;
+    let ann_on_b = b.login("ann", common::identity::PASSWORD).await;
+    let mut ws = ann_on_b.ws().await.unwrap();
+    let sub = subscribe(&mut ws, Some(0)).await;
+    for round in 1..=3i64 {
+        let mut conn = a.app.db.read().await.unwrap();
+        let killed: Vec<bool> = countersign::on_conn!(conn.conn(), c => sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
+            .fetch_all(&mut *c).await)
+        .unwrap();
+        assert!(!killed.is_empty(), "the listeners were found");
+        produce(&a, &ann_id, 1).await;
+        assert_eq!(next_push(&mut ws, &sub).await["seq"], round);
+    }
 }
 
 /// A token revoked through instance A closes, at once, a socket opened with it on B:
