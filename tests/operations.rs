@@ -53,6 +53,13 @@ async fn metrics_count_calls_and_sockets(backend: Backend) {
     assert!(text.contains(r#"countersign_rpc_call_duration_seconds_count{method="test_echo"} 4"#), "{text}");
     assert!(text.contains("countersign_websockets_open 1"), "{text}");
     drop(ws);
+    // A socket the client dropped is let go of at once, not after a grace period.
+    let started = std::time::Instant::now();
+    while !text.contains("countersign_websockets_open 0") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        text = server.http.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    }
 }
 
 #[test]

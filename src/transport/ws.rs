@@ -97,18 +97,20 @@ async fn serve(app: Arc<App>, mut caller: Caller, mut registration: Option<Regis
     // queue is drained, so they follow every answer already queued.
     let writer = tokio::spawn(async move {
         loop {
-            let messages = tokio::select! {
+            let (messages, last) = tokio::select! {
                 biased;
-                Some(ping) = ping_rx.recv() => vec![ping],
-                Some(text) = queue_rx.recv() => vec![Message::Text(text.into())],
-                Some(last) = last_rx.recv() => last,
-                else => break,
+                Some(ping) = ping_rx.recv() => (vec![ping], false),
+                Some(text) = queue_rx.recv() => (vec![Message::Text(text.into())], false),
+                Some(last) = last_rx.recv() => (last, true),
+                else => return,
             };
             for message in messages {
-                let closing = matches!(message, Message::Close(_));
-                if sink.send(message).await.is_err() || closing {
+                if sink.send(message).await.is_err() {
                     return;
                 }
+            }
+            if last {
+                return;
             }
         }
     });
@@ -164,11 +166,15 @@ async fn serve(app: Arc<App>, mut caller: Caller, mut registration: Option<Regis
     link.close();
     calls.close();
     let _ = tokio::time::timeout(CLOSING_GRACE, calls.wait()).await;
-    if let Ending::Close(code, reason, texts) = ending {
-        let mut last: Vec<Message> = texts.into_iter().map(|text| Message::Text(text.into())).collect();
-        last.push(Message::Close(Some(CloseFrame { code, reason: reason.into() })));
-        let _ = last_tx.send(last).await;
-    }
+    let last = match ending {
+        Ending::Gone => Vec::new(),
+        Ending::Close(code, reason, texts) => {
+            let mut last: Vec<Message> = texts.into_iter().map(|text| Message::Text(text.into())).collect();
+            last.push(Message::Close(Some(CloseFrame { code, reason: reason.into() })));
+            last
+        }
+    };
+    let _ = last_tx.send(last).await;
     drop((queue_tx, ping_tx, last_tx, caller));
     // A client that stopped reading cannot hold the socket open.
     let mut writer = writer;
