@@ -102,6 +102,11 @@ async fn oversize_message_closes_the_socket(backend: Backend) {
     let Some(server) = start(backend).await else { return };
     let mut ws = server.ws().await;
     let limit = countersign::transport::MAX_BODY_BYTES;
+    // Just under the limit is read whole (answered, here with a schema error for the length).
+    let near =
+        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"test_echo","params":{{"text":"{}"}}}}"#, "x".repeat(limit - 200));
+    ws.send(&near).await;
+    assert_error(&ws.next_json().await, -32602, "schema");
     let big = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"test_echo","params":{{"text":"{}"}}}}"#, "x".repeat(limit));
     let _ = futures::SinkExt::send(&mut ws.stream, Message::text(big)).await;
     let next = tokio::time::timeout(std::time::Duration::from_secs(10), futures::StreamExt::next(&mut ws.stream))
