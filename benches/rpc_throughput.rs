@@ -35,7 +35,9 @@
 //! [`ROUNDS`] rounds; the ratios are the medians of the per-round ratios.
 //!
 //! **Caveats.** The load generator and both servers share the machine's cores (one tokio
-//! runtime), so client cost is in every number, equally for both sides. No tracing
+//! runtime), so client cost is in every number, equally for both sides. Other processes
+//! disturb a two-core machine badly: each run records how much CPU they took meanwhile
+//! (`support/interference.rs`) and the per-run table marks disturbed runs. No tracing
 //! subscriber is installed: countersign's per-call `info!` log is disabled, so logging
 //! costs (almost) nothing here, unlike a deployment that logs every call.
 //!
@@ -52,6 +54,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::body::Bytes;
 use serde_json::{Value, json};
+use support::interference::CpuMark;
 use support::load::{self, Plan, Target};
 use support::report::{self, CaseResult, RunStats};
 use support::servers;
@@ -163,14 +166,22 @@ fn stats_of(round: &[(Run, RunStats)], run: Run) -> RunStats {
 
 /// One run; fails on any failed call.
 async fn measure(run: Run, addrs: &Addrs, plan: Plan) -> anyhow::Result<RunStats> {
+    let before = CpuMark::now();
     let sample = load::run(target(run, addrs), plan).await;
+    let others_cores = before.and_then(|mark| mark.others_since());
     if sample.errors > 0 {
         let first = sample.first_error.as_deref().unwrap_or("?");
         anyhow::bail!("{run:?}: {} call(s) failed; first: {first}", sample.errors);
     }
     anyhow::ensure!(!sample.latencies.is_empty(), "{run:?}: no call completed in the measured time");
-    let stats = RunStats::from(&sample);
-    eprintln!("  {run:?}: {:.0} calls/s, p50 {:.3} ms, p99 {:.3} ms", stats.throughput, stats.p50_ms, stats.p99_ms);
+    let stats = RunStats::new(&sample, others_cores);
+    eprintln!(
+        "  {run:?}: {:.0} calls/s, p50 {:.3} ms, p99 {:.3} ms; other processes {:.2} cores",
+        stats.throughput,
+        stats.p50_ms,
+        stats.p99_ms,
+        others_cores.unwrap_or(f64::NAN)
+    );
     Ok(stats)
 }
 
@@ -215,4 +226,5 @@ fn print_report(cases: &[CaseResult], plan: Plan) {
     );
     println!("{}", report::summary_table(cases));
     println!("{}", report::runs_table(cases));
+    println!("{}", report::disturbance(cases));
 }

@@ -1,7 +1,10 @@
 //! Summaries of the runs: medians over rounds, ratios from paired runs, Markdown tables,
-//! and a line describing the machine.
+//! and lines describing the machine and how much other processes disturbed the runs.
 
 use super::load::Sample;
+
+/// Other processes' CPU (in cores) above which a run is marked as disturbed.
+pub const DISTURBED_CORES: f64 = 0.25;
 
 /// What is kept of one run.
 #[derive(Debug, Clone, Copy)]
@@ -9,15 +12,22 @@ pub struct RunStats {
     pub throughput: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// Cores' worth of CPU other processes used during the run, when known.
+    pub others_cores: Option<f64>,
 }
 
-impl From<&Sample> for RunStats {
-    fn from(sample: &Sample) -> RunStats {
+impl RunStats {
+    pub fn new(sample: &Sample, others_cores: Option<f64>) -> RunStats {
         RunStats {
             throughput: sample.throughput(),
             p50_ms: sample.percentile_ms(50.0),
             p99_ms: sample.percentile_ms(99.0),
+            others_cores,
         }
+    }
+
+    fn disturbed(&self) -> bool {
+        self.others_cores.is_some_and(|cores| cores >= DISTURBED_CORES)
     }
 }
 
@@ -73,7 +83,8 @@ pub fn summary_table(cases: &[CaseResult]) -> String {
     out
 }
 
-/// Every run's throughput, to show the spread behind the medians.
+/// Every run's throughput, to show the spread behind the medians; `*` marks a pair in
+/// which other processes used at least [`DISTURBED_CORES`].
 pub fn runs_table(cases: &[CaseResult]) -> String {
     let rounds = cases.iter().map(|c| c.ours.len()).max().unwrap_or(0);
     let mut out = String::from("| case |");
@@ -84,11 +95,26 @@ pub fn runs_table(cases: &[CaseResult]) -> String {
     for case in cases {
         out.push_str(&format!("| {} |", case.name));
         for (ours, echo) in case.ours.iter().zip(&case.echo) {
-            out.push_str(&format!(" {:.0} / {:.0} |", ours.throughput, echo.throughput));
+            let mark = if ours.disturbed() || echo.disturbed() { " *" } else { "" };
+            out.push_str(&format!(" {:.0} / {:.0}{mark} |", ours.throughput, echo.throughput));
         }
         out.push('\n');
     }
     out
+}
+
+/// A sentence on how much other processes disturbed the runs.
+pub fn disturbance(cases: &[CaseResult]) -> String {
+    let runs = cases.iter().flat_map(|c| c.ours.iter().chain(&c.echo));
+    let Some(max) = runs.filter_map(|r| r.others_cores).reduce(f64::max) else {
+        return "Other processes' CPU during the runs: unknown (no /proc).".to_owned();
+    };
+    let verdict = if max >= DISTURBED_CORES {
+        "runs marked * were disturbed; their numbers are not reliable"
+    } else {
+        "no run was disturbed"
+    };
+    format!("Other processes' CPU during a run: at most {max:.2} cores ({verdict}; threshold {DISTURBED_CORES} cores).")
 }
 
 /// `N cores, <CPU model>`, from the scheduler and `/proc/cpuinfo`.
