@@ -54,6 +54,7 @@ pub struct WebSocketConfig {
     pub ping_interval_s: u64,
     pub idle_timeout_s: u64,
     pub outbound_queue: usize,
+    pub slow_client_timeout_s: u64,
 }
 
 /// Whether anyone may create an account with `account_signup`.
@@ -162,6 +163,9 @@ impl Config {
                 "ping_interval_s and outbound_queue must be at least 1, and idle_timeout_s above ping_interval_s"
                     .into(),
             ));
+        }
+        if ws.slow_client_timeout_s == 0 {
+            return Err(("websocket.slow_client_timeout_s".into(), "must be at least 1".into()));
         }
         if self.notifications.retention_days == 0 {
             return Err(("notifications.retention_days".into(), "must be at least 1".into()));

@@ -1,5 +1,6 @@
 //! Prometheus metrics (served as text at `GET /metrics`): calls by method and outcome,
-//! call latency by method, open WebSockets, and notifications sent.
+//! call latency by method, open WebSockets, notifications sent, and sockets closed for
+//! falling behind.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -25,6 +26,7 @@ pub struct Metrics {
     latency: Family<MethodLabels, Histogram>,
     sockets: Gauge,
     notifications: Counter,
+    resyncs: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -39,11 +41,13 @@ impl Default for Metrics {
         let latency = Family::<MethodLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
         let sockets = Gauge::default();
         let notifications = Counter::default();
+        let resyncs = Counter::default();
         registry.register("rpc_calls", "JSON-RPC calls by method and outcome", calls.clone());
         registry.register("rpc_call_duration_seconds", "Time to answer a call, by method", latency.clone());
         registry.register("websockets_open", "Open WebSocket connections", sockets.clone());
         registry.register("notifications_sent", "Notifications pushed to subscribed sockets", notifications.clone());
-        Metrics { registry, calls, latency, sockets, notifications }
+        registry.register("websocket_resyncs", "Sockets closed for falling behind (resync_required)", resyncs.clone());
+        Metrics { registry, calls, latency, sockets, notifications, resyncs }
     }
 }
 
@@ -57,6 +61,10 @@ impl Metrics {
 
     pub fn notification_sent(&self) {
         self.notifications.inc();
+    }
+
+    pub fn socket_resynced(&self) {
+        self.resyncs.inc();
     }
 
     pub fn socket_opened(&self) {

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -43,9 +44,10 @@ impl SocketLink {
         }
     }
 
-    /// Queues a JSON text without waiting; `false` when the queue is full or closed.
-    pub fn try_push(&self, text: String) -> bool {
-        self.queue.try_send(text).is_ok()
+    /// Queues a JSON text, waiting at most `patience` for room; `false` when the queue
+    /// stayed full that long (the client is not reading) or the socket is gone.
+    pub async fn push(&self, text: String, patience: Duration) -> bool {
+        self.queue.send_timeout(text, patience).await.is_ok()
     }
 
     /// Asks the socket to send `resync_required` and close (its client fell behind).

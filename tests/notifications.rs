@@ -251,11 +251,17 @@ async fn revoking_on_one_instance_closes_sockets_on_another(backend: Backend) {
     }
 }
 
-/// A socket that stops reading falls behind a 32-message queue while 1,000 large
-/// notifications flow: it gets `resync_required` and close 4002; a socket that reads
-/// gets all 1,000 in order.
+/// A socket that stops reading fills its 32-message queue (and the kernel's buffers: each
+/// notification is 16 KB) while 1,000 notifications
+/// flow: after a second of that it gets (in order, once it reads again) what was queued,
+/// `resync_required` and close 4002; a socket that reads gets all 1,000 in order; the
+/// slow one then resumes, replaying far more than its queue holds without another resync.
 async fn a_slow_socket_is_told_to_resync_and_others_are_unaffected(backend: Backend) {
-    let Some(server) = start_with(backend, |c| c.websocket.outbound_queue = 32).await else { return };
+    let tweak = |c: &mut countersign::config::Config| {
+        c.websocket.outbound_queue = 32;
+        c.websocket.slow_client_timeout_s = 1;
+    };
+    let Some(server) = start_with(backend, tweak).await else { return };
     let server = Arc::new(server);
     let (ann, ann_id) = signed_in(&server).await;
     let mut slow = ann.ws().await.unwrap();
@@ -266,16 +272,26 @@ async fn a_slow_socket_is_told_to_resync_and_others_are_unaffected(backend: Back
         let (server, ann_id) = (server.clone(), ann_id.clone());
         tokio::spawn(async move {
             for _ in 0..100 {
-                let body = json!({"account_id": ann_id, "count": 10, "pad": 4000});
+                let body = json!({"account_id": ann_id, "count": 10, "pad": 16000});
                 assert!(server.call("test_notify", body).await.get("result").is_some());
             }
         })
     };
-    for seq in 1..=1000 {
-        assert_eq!(next_push(&mut fast, &fast_sub).await["seq"], seq);
+    let reader = tokio::spawn(async move {
+        for seq in 1..=1000 {
+            assert_eq!(next_push(&mut fast, &fast_sub).await["seq"], seq);
+        }
+    });
+    // The slow client reads nothing until the server has given up on it.
+    let started = std::time::Instant::now();
+    loop {
+        let metrics = server.http.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+        if metrics.contains("countersign_websocket_resyncs_total 1") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no resync: {metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    producer.await.unwrap();
-
     let mut last_seq = 0;
     loop {
         match slow.next().await {
@@ -297,10 +313,14 @@ async fn a_slow_socket_is_told_to_resync_and_others_are_unaffected(backend: Back
         Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), countersign::sockets::CLOSE_RESYNC),
         other => panic!("expected close 4002, got {other:?}"),
     }
-    // It recovers by resuming.
+    reader.await.unwrap();
+    producer.await.unwrap();
+    // It recovers by resuming, from the start: 1,000 rows through a 32-message queue.
     let mut again = ann.ws().await.unwrap();
-    let sub = subscribe(&mut again, Some(last_seq)).await;
-    assert_eq!(next_push(&mut again, &sub).await["seq"], last_seq + 1);
+    let sub = subscribe(&mut again, Some(0)).await;
+    for seq in 1..=1000 {
+        assert_eq!(next_push(&mut again, &sub).await["seq"], seq);
+    }
 }
 
 /// With pings every second and a 2-second idle timeout: a client that never reads (and so

@@ -4,35 +4,45 @@
 //! last `seq`, so a wake can be lost, doubled or late without losing a notification.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::feed::Feed;
+
+/// One account with subscribers here: its wake counter and its shared feed.
+struct Entry {
+    wake: watch::Sender<u64>,
+    feed: Arc<Feed>,
+}
+
 #[derive(Default)]
 pub struct Hub {
-    accounts: Mutex<HashMap<Uuid, watch::Sender<u64>>>,
+    accounts: Mutex<HashMap<Uuid, Entry>>,
 }
 
 impl Hub {
-    /// A receiver that changes whenever `account_id` is woken.
-    pub fn watch(&self, account_id: Uuid) -> watch::Receiver<u64> {
+    /// A receiver that changes whenever `account_id` is woken, and the account's feed.
+    pub fn watch(&self, account_id: Uuid) -> (watch::Receiver<u64>, Arc<Feed>) {
         let mut accounts = self.accounts.lock().expect("hub lock");
-        accounts.retain(|_, sender| sender.receiver_count() > 0);
-        accounts.entry(account_id).or_insert_with(|| watch::channel(0).0).subscribe()
+        accounts.retain(|_, entry| entry.wake.receiver_count() > 0);
+        let entry =
+            accounts.entry(account_id).or_insert_with(|| Entry { wake: watch::channel(0).0, feed: Arc::default() });
+        (entry.wake.subscribe(), entry.feed.clone())
     }
 
     /// Tells `account_id`'s subscribers to look for new rows.
     pub fn wake(&self, account_id: Uuid) {
-        if let Some(sender) = self.accounts.lock().expect("hub lock").get(&account_id) {
-            sender.send_modify(|n| *n += 1);
+        if let Some(entry) = self.accounts.lock().expect("hub lock").get(&account_id) {
+            entry.wake.send_modify(|n| *n += 1);
         }
     }
 
     /// Wakes every subscriber (after the PostgreSQL listener reconnects).
     pub fn wake_all(&self) {
-        for sender in self.accounts.lock().expect("hub lock").values() {
-            sender.send_modify(|n| *n += 1);
+        for entry in self.accounts.lock().expect("hub lock").values() {
+            entry.wake.send_modify(|n| *n += 1);
         }
     }
 }
@@ -45,8 +55,8 @@ mod tests {
     async fn wakes_reach_only_the_account_and_unused_channels_go() {
         let hub = Hub::default();
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let mut wa = hub.watch(a);
-        let wb = hub.watch(b);
+        let (mut wa, _) = hub.watch(a);
+        let (wb, _) = hub.watch(b);
         hub.wake(a);
         assert!(wa.has_changed().unwrap());
         assert!(!wb.has_changed().unwrap());
@@ -54,7 +64,7 @@ mod tests {
         hub.wake_all();
         assert!(wa.has_changed().unwrap() && wb.has_changed().unwrap());
         drop((wa, wb));
-        let _c = hub.watch(Uuid::now_v7());
+        let (_c, _) = hub.watch(Uuid::now_v7());
         assert_eq!(hub.accounts.lock().unwrap().len(), 1, "channels without receivers are dropped");
     }
 }

@@ -12,6 +12,7 @@
 //! same query serves replay and live delivery, so nothing is lost or reordered.
 
 pub mod actions;
+pub mod feed;
 pub mod hub;
 pub mod listener;
 pub mod retention;

@@ -1,7 +1,9 @@
 //! One `notifications_subscribe` on one socket: replay after `after`, then live, in `seq`
-//! order, never a duplicate. It pushes through the socket's bounded queue without waiting;
-//! when the queue is full the client is too slow, and the socket is asked to send
-//! `resync_required` and close, so a slow socket never slows anything else.
+//! order, never a duplicate. Rows come through the account's shared
+//! [`Feed`](super::feed::Feed). It pushes through the socket's bounded queue; when the
+//! queue stays full for `websocket.slow_client_timeout_s` the client is not keeping up,
+//! and the socket is asked to send `resync_required` and close. Only this subscription
+//! waits meanwhile: nothing else is slowed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,12 +11,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::feed::PAGE;
 use crate::app::App;
-use crate::db::Db;
 use crate::sockets::SocketLink;
-
-/// Rows read per query.
-const PAGE: i64 = 256;
 
 /// The JSON-RPC notification that carries `result` for subscription `id` (SPEC.md §8).
 pub fn envelope(id: &str, result: &Value) -> String {
@@ -34,17 +33,18 @@ pub struct Start {
 
 /// Runs the subscription until its socket closes or falls behind.
 pub async fn run(app: Arc<App>, id: String, start: Start, link: SocketLink) {
-    let mut wake = app.hub.watch(start.account_id);
-    if start.resync_first && !link.try_push(envelope(&id, &json!({ "type": "resync_required" }))) {
+    let (mut wake, feed) = app.hub.watch(start.account_id);
+    let patience = Duration::from_secs(app.config.websocket.slow_client_timeout_s);
+    if start.resync_first && !link.push(envelope(&id, &json!({ "type": "resync_required" })), patience).await {
         link.request_resync();
         return;
     }
     let mut last = start.after;
     loop {
         // Mark the wake seen before reading, so a commit after the read wakes us again.
-        wake.borrow_and_update();
+        let woken_at = *wake.borrow_and_update();
         loop {
-            let rows = match read(&app.db, start.account_id, last).await {
+            let rows = match feed.after(&app.db, start.account_id, last, woken_at, &wake).await {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::warn!(error = %e, subscription = %id, "cannot read notifications; retrying in 1 s");
@@ -54,11 +54,11 @@ pub async fn run(app: Arc<App>, id: String, start: Start, link: SocketLink) {
                     }
                 }
             };
-            let full = rows.len() as i64 == PAGE;
+            let full = rows.len() == PAGE;
             for row in rows {
                 let seq = row.seq;
-                let value = serde_json::to_value(row).expect("a notification serializes");
-                if !link.try_push(envelope(&id, &value)) {
+                let value = serde_json::to_value(&*row).expect("a notification serializes");
+                if !link.push(envelope(&id, &value), patience).await {
                     link.request_resync();
                     return;
                 }
@@ -74,9 +74,4 @@ pub async fn run(app: Arc<App>, id: String, start: Start, link: SocketLink) {
             _ = link.closed() => return,
         }
     }
-}
-
-async fn read(db: &Db, account_id: Uuid, after: i64) -> crate::rpc::RpcResult<Vec<super::Notification>> {
-    let mut conn = db.read().await?;
-    super::after(conn.conn(), account_id, after, PAGE).await
 }

@@ -135,6 +135,7 @@ async fn serve(app: Arc<App>, mut caller: Caller, mut registration: Option<Regis
                 break Ending::Close(code, "credentials revoked", texts);
             }
             _ = link.resync_requested() => {
+                app.metrics.socket_resynced();
                 let texts = pushes(&link, json!({ "type": "resync_required" }));
                 break Ending::Close(CLOSE_RESYNC, "resync required", texts);
             }
