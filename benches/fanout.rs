@@ -64,6 +64,8 @@ mod action;
 mod child;
 #[path = "fanout/client.rs"]
 mod client;
+#[path = "support/machine.rs"]
+mod machine;
 #[path = "fanout/proto.rs"]
 mod proto;
 #[path = "fanout/report.rs"]
@@ -220,7 +222,7 @@ async fn run_case(
 fn print_report(rows: &[Row], settings: &Settings, fd_limit: u64) {
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
     println!("## Notification fan-out: one commit notifying {ACCOUNTS} accounts\n");
-    println!("Machine: {}. Date: {date}. RLIMIT_NOFILE: {fd_limit} per process.\n", sys::machine());
+    println!("Machine: {}. Date: {date}. RLIMIT_NOFILE: {fd_limit} per process.\n", machine::machine());
     println!(
         "Per socket count: {WARMUP_ROUNDS} warm-up round, then {} measured; latencies over every socket of every \
          measured round; commit = the broadcast call's latency, median over rounds. Memory: RSS growth while \

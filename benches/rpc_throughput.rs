@@ -216,7 +216,7 @@ fn call_text(method: &str, params: Value) -> String {
 fn print_report(cases: &[CaseResult], plan: Plan) {
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
     println!("## RPC throughput: countersign vs bare jsonrpsee 0.26 echo\n");
-    println!("Machine: {}. Date: {date}.\n", report::machine());
+    println!("Machine: {}. Date: {date}.\n", support::machine::machine());
     println!(
         "Load: {} connections, one call in flight each; per run {:.1} s warm-up + {:.1} s measured; {ROUNDS} rounds. \
          Values are medians over rounds; ratios are medians of per-round ours/echo.\n",

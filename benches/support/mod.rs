@@ -3,5 +3,6 @@
 pub mod actions;
 pub mod interference;
 pub mod load;
+pub mod machine;
 pub mod report;
 pub mod servers;
