@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 backend_tests!(
+    page_and_list_limits_are_enforced,
     token_create_returns_the_secret_once_and_list_never_shows_it,
     bearer_token_authenticates_post_get_and_websocket,
     unknown_bearer_is_refused_on_every_transport,
@@ -458,4 +459,20 @@ async fn concurrent_calls_during_a_revoke_succeed_or_fail_cleanly(backend: Backe
         assert_eq!(status, 200, "{body}");
         assert_error(&body, -32001, "invalid_credentials");
     }
+}
+
+/// The numbered limits of the identity methods: a page of `account_list` holds at most
+/// 500, a token names at most 200 methods; one more is `invalid_params` at that member.
+async fn page_and_list_limits_are_enforced(backend: Backend) {
+    let Some(server) = start(backend).await else { return };
+    let admin = server.admin().await;
+    assert!(admin.call("account_list", json!({"limit": 500})).await.get("result").is_some());
+    let response = admin.call("account_list", json!({"limit": 501})).await;
+    assert_error(&response, -32602, "schema");
+    assert_eq!(response["error"]["data"]["issues"][0]["path"], "/limit", "{response}");
+
+    let methods: Vec<String> = (0..201).map(|i| format!("m{i}")).collect();
+    let response = admin.call("token_create", json!({"name": "wide", "methods": methods})).await;
+    assert_error(&response, -32602, "schema");
+    assert_eq!(response["error"]["data"]["issues"][0]["path"], "/methods", "{response}");
 }
