@@ -57,27 +57,48 @@ impl From<Row> for Notification {
     }
 }
 
+/// Bumps the head (locking it until commit) and returns the new seq.
+const BUMP_HEAD: &str = "INSERT INTO notification_heads (account_id, seq, pruned_through) VALUES ($1, 1, 0) \
+                         ON CONFLICT (account_id) DO UPDATE SET seq = notification_heads.seq + 1 RETURNING seq";
+
 /// Appends a notification to `account_id`'s stream inside the caller's transaction;
-/// returns its `seq`. The caller wakes the hub after commit (`Ctx::notify` does).
-pub async fn push(
-    mut conn: ConnRef<'_>,
-    account_id: Uuid,
-    kind: &str,
-    data: &Value,
-    now: DateTime<Utc>,
-) -> RpcResult<i64> {
-    let seq: i64 = on_conn!(&mut conn, c => sqlx::query_scalar(
-        "INSERT INTO notification_heads (account_id, seq, pruned_through) VALUES ($1, 1, 0) \
-         ON CONFLICT (account_id) DO UPDATE SET seq = notification_heads.seq + 1 RETURNING seq")
-        .bind(account_id).fetch_one(&mut **c).await)?;
-    on_conn!(&mut conn, c => sqlx::query(
-        "INSERT INTO notifications (account_id, seq, type, data, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(account_id).bind(seq).bind(kind).bind(data.to_string()).bind(now)
-        .execute(&mut **c).await.map(|_| ()))?;
+/// returns its `seq`. The caller then [`announce`]s the account once per transaction and
+/// wakes the hub after commit (`Ctx::notify` does both).
+pub async fn push(conn: ConnRef<'_>, account_id: Uuid, kind: &str, data: &Value, now: DateTime<Utc>) -> RpcResult<i64> {
+    let data = data.to_string();
+    match conn {
+        ConnRef::Sqlite(c) => {
+            let seq: i64 = sqlx::query_scalar(BUMP_HEAD).bind(account_id).fetch_one(&mut *c).await?;
+            sqlx::query(
+                "INSERT INTO notifications (account_id, seq, type, data, created_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(account_id)
+            .bind(seq)
+            .bind(kind)
+            .bind(data)
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+            Ok(seq)
+        }
+        // One round trip: PostgreSQL runs both inserts in one statement.
+        ConnRef::Postgres(c) => {
+            let sql = format!(
+                "WITH head AS ({BUMP_HEAD}) INSERT INTO notifications (account_id, seq, type, data, created_at) \
+                 SELECT $1, seq, $2, $3, $4 FROM head RETURNING seq"
+            );
+            Ok(sqlx::query_scalar(&sql).bind(account_id).bind(kind).bind(data).bind(now).fetch_one(&mut *c).await?)
+        }
+    }
+}
+
+/// On PostgreSQL, tells every instance's listener (on commit) that `account_id` has new
+/// rows. Once per account per transaction is enough.
+pub async fn announce(conn: ConnRef<'_>, account_id: Uuid) -> RpcResult<()> {
     if let ConnRef::Postgres(c) = conn {
         sqlx::query("SELECT pg_notify($1, $2)").bind(PG_CHANNEL).bind(account_id.to_string()).execute(&mut *c).await?;
     }
-    Ok(seq)
+    Ok(())
 }
 
 /// Up to `limit` notifications of `account_id` after `after`, in `seq` order.

@@ -1,6 +1,7 @@
 //! What a handler gets: who is calling and from where, the call's database access, the
 //! audit writer, the clock, and a place to queue work that must wait for the commit.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -112,6 +113,8 @@ pub struct Ctx {
     after_commit: Vec<Hook>,
     after_answer: Vec<Hook>,
     cookie: Option<SessionCookie>,
+    /// Accounts notified in this call (each is announced and woken once).
+    notified: HashSet<Uuid>,
 }
 
 impl Ctx {
@@ -123,7 +126,17 @@ impl Ctx {
         side_effects: bool,
     ) -> Ctx {
         let db = if side_effects { CallDb::Write(None) } else { CallDb::Read(None) };
-        Ctx { request_id, caller, principal, app, db, after_commit: Vec::new(), after_answer: Vec::new(), cookie: None }
+        Ctx {
+            request_id,
+            caller,
+            principal,
+            app,
+            db,
+            after_commit: Vec::new(),
+            after_answer: Vec::new(),
+            cookie: None,
+            notified: HashSet::new(),
+        }
     }
 
     /// The server's shared state (config, clock, registry).
@@ -212,8 +225,11 @@ impl Ctx {
     pub async fn notify(&mut self, account_id: Uuid, kind: &str, data: serde_json::Value) -> RpcResult<i64> {
         let now = self.now();
         let seq = notify::push(self.conn().await?, account_id, kind, &data, now).await?;
-        let hub = self.app.hub.clone();
-        self.after_commit(move || hub.wake(account_id));
+        if self.notified.insert(account_id) {
+            notify::announce(self.conn().await?, account_id).await?;
+            let hub = self.app.hub.clone();
+            self.after_commit(move || hub.wake(account_id));
+        }
         Ok(seq)
     }
 
