@@ -8,6 +8,7 @@ use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 use super::{MAX_BODY_BYTES, SESSION_COOKIE, caller_from};
@@ -24,11 +25,7 @@ pub async fn post_rpc(
     body: Body,
 ) -> Response {
     let declared_len = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    let bytes = match declared_len {
-        Some(len) if len > MAX_BODY_BYTES => None,
-        _ => axum::body::to_bytes(body, MAX_BODY_BYTES).await.ok(),
-    };
-    let Some(bytes) = bytes else {
+    let Some(bytes) = read_body(body, declared_len).await else {
         let error = RpcError::invalid_request("too_large").with("max_bytes", MAX_BODY_BYTES);
         return json_response(StatusCode::OK, &error_response(Value::Null, &error, None));
     };
@@ -42,6 +39,33 @@ pub async fn post_rpc(
         set_cookie(&mut response, &app, cookie);
     }
     response
+}
+
+/// A body past this size is not even read to its end: the connection is dropped.
+const DRAIN_LIMIT_BYTES: usize = 8 * MAX_BODY_BYTES;
+
+/// The body, or `None` when it is over [`MAX_BODY_BYTES`]. An oversized body is never
+/// kept or parsed, but is read to its end (up to [`DRAIN_LIMIT_BYTES`]) so that the client,
+/// still sending, reliably reads the refusal instead of a broken connection.
+async fn read_body(body: Body, declared_len: Option<usize>) -> Option<Bytes> {
+    let mut too_large = declared_len.is_some_and(|len| len > MAX_BODY_BYTES);
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.ok()?;
+        seen += chunk.len();
+        too_large |= seen > MAX_BODY_BYTES;
+        if too_large {
+            kept = Vec::new();
+            if seen > DRAIN_LIMIT_BYTES {
+                break;
+            }
+        } else {
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    (!too_large).then(|| Bytes::from(kept))
 }
 
 /// `GET /rpc/{method}?params=<JSON object>&id=<id>`: reads only; the status follows the error.
