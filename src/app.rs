@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::login_limits::LoginLimits;
+use crate::authz::Roles;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
@@ -22,6 +23,8 @@ pub struct App {
     pub db: Db,
     pub clock: Clock,
     pub registry: Registry,
+    /// The configured roles, compiled.
+    pub roles: Roles,
     /// The OpenRPC document, built once from the registry.
     pub openrpc: Value,
     pub metrics: Metrics,

@@ -22,6 +22,38 @@ pub struct Config {
     pub websocket: WebSocketConfig,
     /// Rate-limit classes by name; every action declaration names one.
     pub rate_limits: BTreeMap<String, RateLimit>,
+    /// Roles by name (SPEC.md §5, §11); checked by [`crate::authz::Roles::new`].
+    pub roles: BTreeMap<String, RoleConfig>,
+    /// Action kinds by name (SPEC.md §7); `verb:*` grants reach each of them.
+    pub kinds: BTreeMap<String, KindConfig>,
+    pub offers: OffersConfig,
+}
+
+/// One role as configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    pub description: String,
+    pub web_grantable: bool,
+    /// Scope kinds the role may be held at; empty = any scope, or globally.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// `verb:resource` strings; `verb:*` = that verb on every action kind.
+    pub grants: Vec<String>,
+}
+
+/// One action kind as configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindConfig {
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffersConfig {
+    /// Default time to live of a permit offer.
+    pub ttl_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,6 +205,10 @@ impl Config {
         if self.auth.session_ttl_hours == 0 {
             return Err(("auth.session_ttl_hours".into(), "must be at least 1".into()));
         }
+        if self.offers.ttl_days == 0 {
+            return Err(("offers.ttl_days".into(), "must be at least 1".into()));
+        }
+        crate::authz::Roles::new(&self.roles, &self.kinds)?;
         for (name, limit) in &self.rate_limits {
             if limit.per_minute == 0 || limit.burst == 0 {
                 return Err((format!("rate_limits.{name}"), "per_minute and burst must be at least 1".into()));
@@ -251,5 +287,33 @@ mod tests {
         assert!(err.contains("auth.signup") && err.contains("maybe"), "{err}");
         let err = load_text("[server]\ndatabase_url = \"mysql://x\"\n").unwrap_err().to_string();
         assert!(err.contains("server.database_url"), "{err}");
+    }
+
+    #[test]
+    fn role_errors_name_the_role() {
+        let err = load_text("[roles.keeper]\nweb_grantable = true\n").unwrap_err().to_string();
+        assert!(err.contains("roles.keeper") && err.contains("never web-grantable"), "{err}");
+        let err = load_text("[roles.auditor]\ndescription = \"x\"\nweb_grantable = true\ngrants = [\"view\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("roles.auditor.grants") && err.contains("verb:resource"), "{err}");
+        let err = load_text("[roles.member]\ngrants = [\"*:*\"]\n").unwrap_err().to_string();
+        assert!(err.contains("roles.member.grants"), "{err}");
+        let err = load_text("[roles.admin]\ngrants = [\"view:audit\"]\n").unwrap_err().to_string();
+        assert!(err.contains("roles.admin.grants"), "{err}");
+        let err = load_text(
+            "[roles.unit_lead]\ndescription = \"x\"\nweb_grantable = true\nscopes = [\"Unit\"]\ngrants = []\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("roles.unit_lead.scopes"), "{err}");
+        let err = load_text("[roles.\"Bad Name\"]\ndescription = \"x\"\nweb_grantable = true\ngrants = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("roles.Bad Name"), "{err}");
+        let ok = load_text(
+            "[roles.auditor]\ndescription = \"Reads the log\"\nweb_grantable = true\ngrants = [\"view:audit\"]\n",
+        );
+        assert!(ok.unwrap().roles.contains_key("auditor"));
     }
 }

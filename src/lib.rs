@@ -15,7 +15,8 @@
 //! - [`transport`]: HTTP, WebSocket, health, metrics — thin adapters;
 //! - [`rpc`]: declarations, registry, pipeline, context, the one error type;
 //! - [`auth`]: identity — accounts, sessions, API tokens, bootstrap, login limits;
-//! - [`authz`]: permits and what they allow;
+//! - [`authz`]: roles, scopes, permits and what they allow;
+//! - [`offers`]: permit offers — consentful grants;
 //! - [`audit`]: the hash-chained audit log and its one writer;
 //! - [`notify`]: durable per-account notification streams, the hub, subscriptions;
 //! - [`sockets`]: open WebSockets as domains see them (revocation, subscriptions);
@@ -35,6 +36,7 @@ pub mod db;
 pub mod handlers;
 pub mod metrics;
 pub mod notify;
+pub mod offers;
 pub mod offline;
 pub mod rpc;
 pub mod schemas;

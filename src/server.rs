@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use crate::app::App;
 use crate::auth::bootstrap;
 use crate::auth::login_limits::LoginLimits;
+use crate::authz::Roles;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
@@ -22,7 +23,7 @@ use crate::rpc::ratelimit::RateLimits;
 use crate::rpc::registry::Registry;
 use crate::rpc::spec::{self, ActionSpec};
 use crate::rpc::{Handler, openrpc};
-use crate::{handlers, transport};
+use crate::{handlers, offers, transport};
 
 /// Actions added to the built-in ones (tests and benchmarks register doubles this way;
 /// they pass through the same declaration parser and the same binding checks).
@@ -44,6 +45,8 @@ pub fn registry(config: &Config, extra: Extra) -> anyhow::Result<Registry> {
 /// Connects to and migrates the database, and builds the shared state.
 pub async fn build(config: Config, extra: Extra, clock: Clock) -> anyhow::Result<Arc<App>> {
     let registry = registry(&config, extra)?;
+    let roles = Roles::new(&config.roles, &config.kinds)
+        .map_err(|(key, reason)| anyhow::anyhow!("config key `{key}`: {reason}"))?;
     let db = Db::connect(&config.server.database_url)
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&config.server.database_url)))?;
@@ -59,6 +62,7 @@ pub async fn build(config: Config, extra: Extra, clock: Clock) -> anyhow::Result
         db,
         clock,
         registry,
+        roles,
         openrpc,
         metrics: Metrics::default(),
         rate_limits,
@@ -98,7 +102,8 @@ pub async fn start(config: Config, extra: Extra, clock: Clock) -> anyhow::Result
     Ok(Running { addr, app, serve })
 }
 
-/// Periodic housekeeping: forget idle rate-limit buckets, prune old notifications.
+/// Periodic housekeeping: forget idle rate-limit buckets, prune old notifications,
+/// expire permit offers.
 async fn sweep(app: Arc<App>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -111,6 +116,11 @@ async fn sweep(app: Arc<App>) {
                 let retention = chrono::Duration::days(i64::from(app.config.notifications.retention_days));
                 if let Err(e) = retention::prune(&app.db, now - retention).await {
                     tracing::warn!(error = %e, "pruning old notifications failed; will retry");
+                }
+                match offers::expiry::sweep(&app).await {
+                    Ok(0) => {}
+                    Ok(expired) => tracing::info!(expired, "expired permit offers"),
+                    Err(e) => tracing::warn!(error = %e, "expiring permit offers failed; will retry"),
                 }
             }
         }

@@ -119,6 +119,22 @@ pub async fn find_for_login(conn: ConnRef<'_>, username: &str) -> RpcResult<Opti
     Ok(row.map(|r| LoginRecord { account: r.account, actor_id: r.actor_id, password_hash: r.password_hash }))
 }
 
+/// An enabled account with its default actor (who permits and offers are for).
+pub async fn find_enabled(conn: ConnRef<'_>, id: Uuid) -> RpcResult<Option<Created>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        account: Account,
+        actor_id: Uuid,
+    }
+    let sql = format!(
+        "SELECT a.id, a.username, a.email, a.created_at, a.disabled_at, {DEFAULT_ACTOR} \
+         FROM accounts a WHERE a.id = $1 AND a.disabled_at IS NULL"
+    );
+    let row: Option<Row> = on_conn!(conn, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *c).await)?;
+    Ok(row.map(|r| Created { account: r.account, actor_id: r.actor_id }))
+}
+
 pub async fn find(conn: ConnRef<'_>, id: Uuid) -> RpcResult<Option<Account>> {
     let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1");
     Ok(on_conn!(conn, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *c).await)?)

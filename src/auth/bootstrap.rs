@@ -13,7 +13,7 @@ use super::accounts::{self, Account};
 use super::password;
 use super::secret::{BOOTSTRAP_PREFIX, constant_time_eq, hash_token, new_token};
 use crate::audit::AuditEvent;
-use crate::authz::{self, ADMIN};
+use crate::authz::{ADMIN, permits};
 use crate::config::Config;
 use crate::db::{ConnRef, Db};
 use crate::on_conn;
@@ -96,7 +96,16 @@ pub async fn create_admin(
     now: DateTime<Utc>,
 ) -> RpcResult<accounts::Created> {
     let created = accounts::create(conn.reborrow(), username, email, password_hash, now).await?;
-    authz::grant_global(conn, created.account.id, created.actor_id, ADMIN, None, now).await?;
+    let admin = permits::NewPermit {
+        account_id: created.account.id,
+        actor_id: created.actor_id,
+        role: ADMIN,
+        scope_id: None,
+        granted_by: None,
+        source_offer_id: None,
+        expires_at: None,
+    };
+    permits::grant(conn, admin, now).await?;
     Ok(created)
 }
 

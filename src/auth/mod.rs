@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::authz::{self, ADMIN, KEEPER};
+use crate::authz::{ADMIN, KEEPER, Permit, permits};
 use crate::rpc::{Credentials, RpcResult};
 use crate::sockets::SocketKey;
 
@@ -43,6 +43,8 @@ pub struct Principal {
     pub admin: bool,
     /// Holds the `keeper` role globally (service accounts).
     pub keeper: bool,
+    /// Its active permits, read for this call.
+    pub permits: Vec<Permit>,
 }
 
 impl Principal {
@@ -60,12 +62,6 @@ impl Principal {
             Via::Session { id, .. } => Some(*id),
             Via::Token { .. } => None,
         }
-    }
-
-    /// Whether it holds `permission` (`verb:resource`) at some scope. Roles beyond admin
-    /// arrive with the permissions map (issue 5); until then only admins hold any.
-    pub fn holds(&self, _permission: &str) -> bool {
-        self.admin
     }
 
     /// Whether its credential allows calling `method` (tokens may be limited).
@@ -95,7 +91,7 @@ pub async fn authenticate(app: &App, credentials: &Credentials) -> RpcResult<Opt
     };
     let Some(resolved) = resolved else { return Ok(None) };
     let mut conn = app.db.read().await?;
-    let permits = authz::active_permits(conn.conn(), resolved.actor_id, now).await?;
+    let permits = permits::active(conn.conn(), resolved.actor_id, now).await?;
     let global = |role: &str| permits.iter().any(|p| p.role == role && p.scope_id.is_none());
     Ok(Some(Principal {
         account_id: resolved.account_id,
@@ -104,5 +100,6 @@ pub async fn authenticate(app: &App, credentials: &Credentials) -> RpcResult<Opt
         via: resolved.via,
         admin: global(ADMIN),
         keeper: global(KEEPER),
+        permits,
     }))
 }

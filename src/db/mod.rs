@@ -153,6 +153,16 @@ impl Db {
     }
 }
 
+/// Serializes, until commit, every write transaction that takes the same `key`: a
+/// PostgreSQL advisory transaction lock. SQLite write transactions already run one at a
+/// time, so there it does nothing.
+pub async fn lock_key(conn: ConnRef<'_>, key: &str) -> Result<(), sqlx::Error> {
+    if let ConnRef::Postgres(c) = conn {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
 impl Tx {
     pub fn conn(&mut self) -> ConnRef<'_> {
         match self {

@@ -23,6 +23,8 @@ pub enum Transport {
     Post,
     Get,
     WebSocket,
+    /// The server's own housekeeping (expiring offers), not a client's call.
+    System,
 }
 
 impl Transport {
@@ -31,6 +33,7 @@ impl Transport {
             Transport::Post => "post",
             Transport::Get => "get",
             Transport::WebSocket => "ws",
+            Transport::System => "system",
         }
     }
 }
@@ -137,6 +140,24 @@ impl Ctx {
             cookie: None,
             notified: HashSet::new(),
         }
+    }
+
+    /// A context for the server's own housekeeping: no caller, one write transaction, the
+    /// same audit and notification writers as any call. Finish it with [`Ctx::commit`].
+    pub fn system(app: Arc<App>) -> Ctx {
+        let caller = Caller {
+            credentials: Credentials::None,
+            ip: None,
+            origin: None,
+            transport: Transport::System,
+            socket: None,
+        };
+        Ctx::new(app, caller, None, Uuid::now_v7(), true)
+    }
+
+    /// Commits a [`Ctx::system`] context and runs its post-commit hooks.
+    pub async fn commit(self) -> RpcResult<()> {
+        self.finish().await.map(|_| ())
     }
 
     /// The server's shared state (config, clock, registry).

@@ -132,13 +132,15 @@ pub struct RpcError {
     data: Map<String, Value>,
     /// Detail for the log only (never serialized).
     internal: Option<String>,
+    /// A transient database conflict: running the call again may succeed.
+    retryable: bool,
 }
 
 pub type RpcResult<T> = Result<T, RpcError>;
 
 impl RpcError {
     pub fn new(kind: ErrorKind, reason: impl Into<Cow<'static, str>>) -> Self {
-        RpcError { kind, reason: reason.into(), message: None, data: Map::new(), internal: None }
+        RpcError { kind, reason: reason.into(), message: None, data: Map::new(), internal: None, retryable: false }
     }
 
     pub fn parse_error() -> Self {
@@ -199,6 +201,13 @@ impl RpcError {
         self.internal.as_deref()
     }
 
+    /// Whether the call failed on a transient database conflict (a PostgreSQL
+    /// serialization failure or deadlock, or a race on a one-of-a-kind index), so that
+    /// the pipeline may run it again in a fresh transaction.
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+
     pub fn data_field(&self, key: &str) -> Option<&Value> {
         self.data.get(key)
     }
@@ -230,12 +239,22 @@ impl std::fmt::Display for RpcError {
 
 impl std::error::Error for RpcError {}
 
+/// Unique indexes that handlers check before they write, under a lock: a violation means
+/// a racing transaction got there first, and a rerun will see it.
+const ONE_OF_A_KIND: &[&str] = &["permits_one_unrevoked", "permit_offers_one_pending"];
+
 impl From<sqlx::Error> for RpcError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
             sqlx::Error::PoolClosed | sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
                 let mut e = RpcError::service_unavailable("database_unavailable");
                 e.internal = Some(err.to_string());
+                e
+            }
+            sqlx::Error::Database(db) => {
+                let mut e = RpcError::internal(format!("database: {err}"));
+                e.retryable = matches!(db.code().as_deref(), Some("40001" | "40P01"))
+                    || (db.is_unique_violation() && db.constraint().is_some_and(|c| ONE_OF_A_KIND.contains(&c)));
                 e
             }
             _ => RpcError::internal(format!("database: {err}")),

@@ -24,6 +24,10 @@ use super::spec::{ActionSpec, Auth};
 use crate::app::App;
 use crate::audit::{self, AuditEvent, Outcome as AuditOutcome};
 use crate::auth::{self, Principal, Via};
+use crate::authz;
+
+/// How many times a mutation runs when it keeps losing races inside the database.
+const MUTATION_ATTEMPTS: u32 = 5;
 
 /// The answer to one call, with the id that ties it to the log.
 pub struct Outcome {
@@ -102,17 +106,33 @@ async fn run(
         finished.cookie = Some(SessionCookie::Set { token: token.clone(), expires_at: *until });
     }
 
-    let mut ctx = Ctx::new(app.clone(), caller.clone(), principal.clone(), request_id, spec.side_effects);
-    // A panicking handler is a bug, not a crash: its transaction is dropped (rolled back)
-    // and the caller gets `internal_error` like any other fault.
-    let result = AssertUnwindSafe(action.handler.call(&mut ctx, params)).catch_unwind().await.unwrap_or_else(|panic| {
-        Err(RpcError::internal(format!("handler panicked: {}", panic_message(panic.as_ref()))))
-    });
-    let done = match result {
-        Ok(output) => ctx.finish().await.map(|done| (output, done)),
-        Err(e) => {
-            drop(ctx); // roll back now: the failure row below needs the write lock
-            Err(e)
+    // A mutation that lost a race inside the database (a PostgreSQL deadlock or
+    // serialization failure) runs again in a fresh transaction: the caller never sees it.
+    let attempts = if spec.side_effects { MUTATION_ATTEMPTS } else { 1 };
+    let mut params = Some(params);
+    let mut attempt = 1;
+    let done = loop {
+        let these = if attempt < attempts { params.clone() } else { params.take() }.unwrap_or_default();
+        let mut ctx = Ctx::new(app.clone(), caller.clone(), principal.clone(), request_id, spec.side_effects);
+        // A panicking handler is a bug, not a crash: its transaction is dropped (rolled
+        // back) and the caller gets `internal_error` like any other fault.
+        let result =
+            AssertUnwindSafe(action.handler.call(&mut ctx, these)).catch_unwind().await.unwrap_or_else(|panic| {
+                Err(RpcError::internal(format!("handler panicked: {}", panic_message(panic.as_ref()))))
+            });
+        let done = match result {
+            Ok(output) => ctx.finish().await.map(|done| (output, done)),
+            Err(e) => {
+                drop(ctx); // roll back now: the failure row below needs the write lock
+                Err(e)
+            }
+        };
+        match done {
+            Err(e) if e.is_retryable() && attempt < attempts => {
+                tracing::debug!(%request_id, attempt, error = %e, "transient database conflict; running the call again");
+                attempt += 1;
+            }
+            done => break done,
         }
     };
     match done {
@@ -157,7 +177,12 @@ fn authorize(app: &App, spec: &ActionSpec, principal: Option<&Principal>, caller
             Auth::Public | Auth::Account => true,
             Auth::Admin => principal.admin,
             Auth::Keeper => principal.keeper || principal.admin,
-        } && spec.permission.as_deref().is_none_or(|p| principal.holds(p));
+        } && spec.permission.as_deref().is_none_or(|p| {
+            // Declared permissions are held globally: a scoped holder sees only its scope,
+            // and no method filters by scope yet.
+            let (verb, resource) = p.split_once(':').unwrap_or((p, ""));
+            authz::access::allows(&app.roles, &principal.permits, verb, resource, None)
+        });
         if !allowed {
             return Err(RpcError::forbidden("not_permitted"));
         }

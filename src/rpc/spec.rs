@@ -12,6 +12,8 @@ pub const ACTION_FILES: &[(&str, &str)] = &[
     ("auth.toml", include_str!("../../actions/auth.toml")),
     ("audit.toml", include_str!("../../actions/audit.toml")),
     ("notifications.toml", include_str!("../../actions/notifications.toml")),
+    ("permits.toml", include_str!("../../actions/permits.toml")),
+    ("offers.toml", include_str!("../../actions/offers.toml")),
 ];
 
 /// Who may call an action.

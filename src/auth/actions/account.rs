@@ -259,14 +259,8 @@ impl Action for Whoami {
 
     async fn run(&self, ctx: &mut Ctx, _p: EmptyParams) -> RpcResult<WhoamiResult> {
         let principal = ctx.require_principal()?.clone();
-        let now = ctx.now();
         let account = accounts::find(ctx.conn().await?, principal.account_id).await?.ok_or_else(RpcError::not_found)?;
-        let permits = authz::active_permits(ctx.conn().await?, principal.actor_id, now).await?;
-        // Roles and scoped grants arrive with issue 5; until then only admin grants anything.
-        let mut permissions = BTreeMap::new();
-        if principal.admin {
-            permissions.insert("*".to_owned(), vec!["*".to_owned()]);
-        }
-        Ok(WhoamiResult { account, actor_id: principal.actor_id, permits, permissions })
+        let permissions = authz::access::permissions(&ctx.app().roles, &principal.permits);
+        Ok(WhoamiResult { account, actor_id: principal.actor_id, permits: principal.permits, permissions })
     }
 }

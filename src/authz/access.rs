@@ -1,0 +1,47 @@
+//! What a set of active permits allows: one check, and the flat permissions map a UI
+//! gates on (SPEC.md §5). Both are computed from the permits on every call, never stored.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::permits::Permit;
+use super::roles::Roles;
+use super::scope;
+
+/// Whether `permits` allow `verb` on `resource` at `scope` (`None` = globally). A role no
+/// longer configured grants nothing.
+pub fn allows(roles: &Roles, permits: &[Permit], verb: &str, resource: &str, scope: Option<&str>) -> bool {
+    permits.iter().any(|p| {
+        scope::covers(p.scope_id.as_deref(), scope) && roles.get(&p.role).is_some_and(|r| r.allows(verb, resource))
+    })
+}
+
+/// Whether `permits` let their holder hand out `role` at `scope`: the same role, or
+/// admin, held at that scope or above it.
+pub fn may_hand_out(permits: &[Permit], role: &str, scope: Option<&str>) -> bool {
+    permits.iter().any(|p| (p.role == role || p.role == super::ADMIN) && scope::covers(p.scope_id.as_deref(), scope))
+}
+
+/// The permissions map: `resource` (global) or `resource/scope` → sorted verbs. A global
+/// admin gets `{"*": ["*"]}`; an admin held at a scope gets `"*/<scope>": ["*"]`.
+pub fn permissions(roles: &Roles, permits: &[Permit]) -> BTreeMap<String, Vec<String>> {
+    let key = |resource: &str, scope: Option<&str>| match scope {
+        None => resource.to_owned(),
+        Some(scope) => format!("{resource}/{scope}"),
+    };
+    let mut map: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for permit in permits {
+        let Some(role) = roles.get(&permit.role) else { continue };
+        let scope = permit.scope_id.as_deref();
+        if role.everything {
+            if scope.is_none() {
+                return BTreeMap::from([("*".to_owned(), vec!["*".to_owned()])]);
+            }
+            map.entry(key("*", scope)).or_default().insert("*".to_owned());
+            continue;
+        }
+        for (resource, verb) in &role.pairs {
+            map.entry(key(resource, scope)).or_default().insert(verb.clone());
+        }
+    }
+    map.into_iter().map(|(k, verbs)| (k, verbs.into_iter().collect())).collect()
+}

@@ -1,0 +1,254 @@
+//! `role_list`, `permission_check`, `permit_list`, `permit_grant`, `permit_revoke`.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::permits::{self, NewPermit, Permit, PermitKey};
+use super::roles::RoleInfo;
+use super::scope::{SCOPE_MAX_LENGTH, SCOPE_PATTERN};
+use super::{ADMIN, access};
+use crate::audit::AuditEvent;
+use crate::auth::accounts;
+use crate::offers;
+use crate::rpc::common::EmptyParams;
+use crate::rpc::{Action, Ctx, RpcError, RpcResult};
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RoleList {
+    pub roles: Vec<RoleInfo>,
+}
+
+pub struct RoleListAction;
+
+impl Action for RoleListAction {
+    const METHOD: &'static str = "role_list";
+    type Params = EmptyParams;
+    type Output = RoleList;
+
+    async fn run(&self, ctx: &mut Ctx, _p: EmptyParams) -> RpcResult<RoleList> {
+        Ok(RoleList { roles: ctx.app().roles.all().map(|r| r.info.clone()).collect() })
+    }
+}
+
+/// One question: may this account do `verb` on `resource` at `scope_id`?
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionQuestion {
+    #[schemars(length(min = 1, max = 200))]
+    pub resource: String,
+    #[schemars(length(min = 1, max = 64))]
+    pub verb: String,
+    /// Omit to ask about the global scope.
+    #[schemars(regex(pattern = SCOPE_PATTERN), length(max = SCOPE_MAX_LENGTH))]
+    pub scope_id: Option<String>,
+    /// Omit to ask about yourself; asking about another account needs `check:permissions`.
+    pub account_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionCheckParams {
+    /// At most 1000 questions, answered in order.
+    #[schemars(length(max = 1000))]
+    pub checks: Vec<PermissionQuestion>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PermissionCheckResult {
+    /// One answer per question, in order.
+    pub results: Vec<bool>,
+}
+
+pub struct PermissionCheck;
+
+impl Action for PermissionCheck {
+    const METHOD: &'static str = "permission_check";
+    type Params = PermissionCheckParams;
+    type Output = PermissionCheckResult;
+
+    async fn run(&self, ctx: &mut Ctx, p: PermissionCheckParams) -> RpcResult<PermissionCheckResult> {
+        let principal = ctx.require_principal()?.clone();
+        let app = ctx.shared_app();
+        let roles = &app.roles;
+        let asks_about_others = p.checks.iter().any(|c| c.account_id.is_some_and(|id| id != principal.account_id));
+        if asks_about_others && !access::allows(roles, &principal.permits, "check", "permissions", None) {
+            return Err(RpcError::forbidden("not_permitted"));
+        }
+        let now = ctx.now();
+        let mut permits_of: HashMap<Uuid, Vec<Permit>> = HashMap::from([(principal.account_id, principal.permits)]);
+        let mut results = Vec::with_capacity(p.checks.len());
+        for check in &p.checks {
+            let account_id = check.account_id.unwrap_or(principal.account_id);
+            if !permits_of.contains_key(&account_id) {
+                // An unknown or disabled account holds nothing.
+                let enabled =
+                    accounts::find(ctx.conn().await?, account_id).await?.is_some_and(|a| a.disabled_at.is_none());
+                let held = if enabled {
+                    permits::active_of_account(ctx.conn().await?, account_id, now).await?
+                } else {
+                    vec![]
+                };
+                permits_of.insert(account_id, held);
+            }
+            let held = &permits_of[&account_id];
+            results.push(access::allows(roles, held, &check.verb, &check.resource, check.scope_id.as_deref()));
+        }
+        Ok(PermissionCheckResult { results })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PermitListParams {
+    /// Omit for your own; another account's needs admin.
+    pub account_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PermitList {
+    /// The active permits (not revoked, not expired), oldest first.
+    pub permits: Vec<Permit>,
+}
+
+pub struct PermitListAction;
+
+impl Action for PermitListAction {
+    const METHOD: &'static str = "permit_list";
+    type Params = PermitListParams;
+    type Output = PermitList;
+
+    async fn run(&self, ctx: &mut Ctx, p: PermitListParams) -> RpcResult<PermitList> {
+        let account_id = super::account_in_view(ctx, p.account_id).await?;
+        let now = ctx.now();
+        Ok(PermitList { permits: permits::active_of_account(ctx.conn().await?, account_id, now).await? })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PermitGrantParams {
+    pub to_account_id: Uuid,
+    #[schemars(length(min = 1, max = 64))]
+    pub role: String,
+    /// Omit to grant globally.
+    #[schemars(regex(pattern = SCOPE_PATTERN), length(max = SCOPE_MAX_LENGTH))]
+    pub scope_id: Option<String>,
+    /// When it stops granting; omit for never.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PermitResult {
+    pub permit: Permit,
+}
+
+pub struct PermitGrant;
+
+impl Action for PermitGrant {
+    const METHOD: &'static str = "permit_grant";
+    type Params = PermitGrantParams;
+    type Output = PermitResult;
+
+    async fn run(&self, ctx: &mut Ctx, p: PermitGrantParams) -> RpcResult<PermitResult> {
+        let grantor = ctx.require_principal()?.account_id;
+        let now = ctx.now();
+        let scope = p.scope_id.as_deref();
+        ctx.app().roles.grantable(&p.role, scope)?;
+        check_future(p.expires_at, now)?;
+        let holder =
+            accounts::find_enabled(ctx.conn().await?, p.to_account_id).await?.ok_or_else(RpcError::not_found)?;
+        let key = PermitKey { account_id: holder.account.id, role: &p.role, scope };
+        key.lock(ctx.conn().await?).await?;
+        let new = NewPermit {
+            account_id: holder.account.id,
+            actor_id: holder.actor_id,
+            role: &p.role,
+            scope_id: scope,
+            granted_by: Some(grantor),
+            source_offer_id: None,
+            expires_at: p.expires_at,
+        };
+        let (permit, replaced) = permits::grant(ctx.conn().await?, new, now).await?;
+        let event = AuditEvent::success(Self::METHOD)
+            .target(permit.account_id)
+            .scope(permit.scope_id.clone())
+            .subject(permit.id)
+            .data(json!({ "role": permit.role, "expires_at": permit.expires_at, "replaced_permit_id": replaced }));
+        ctx.audit(event).await?;
+        ctx.notify(permit.account_id, "permit_granted", json!({ "permit": permit })).await?;
+        Ok(PermitResult { permit })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PermitRevokeParams {
+    pub permit_id: Uuid,
+    /// Recorded on the permit and in the audit log.
+    #[schemars(length(max = 500))]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PermitRevoked {
+    pub permit: Permit,
+    /// Pending offers of the same role and scope to the same account, now superseded.
+    pub superseded_offer_ids: Vec<Uuid>,
+}
+
+pub struct PermitRevoke;
+
+impl Action for PermitRevoke {
+    const METHOD: &'static str = "permit_revoke";
+    type Params = PermitRevokeParams;
+    type Output = PermitRevoked;
+
+    async fn run(&self, ctx: &mut Ctx, p: PermitRevokeParams) -> RpcResult<PermitRevoked> {
+        let revoker = ctx.require_principal()?.account_id;
+        let now = ctx.now();
+        let found = permits::find(ctx.conn().await?, p.permit_id).await?.ok_or_else(RpcError::not_found)?;
+        let key = PermitKey { account_id: found.account_id, role: &found.role, scope: found.scope_id.as_deref() };
+        key.lock(ctx.conn().await?).await?;
+        let global_admin = found.role == ADMIN && found.scope_id.is_none();
+        if global_admin {
+            // Two admins revoking each other at once must not leave nobody in charge.
+            crate::db::lock_key(ctx.conn().await?, "permit/global-admins").await?;
+        }
+        let current = permits::find(ctx.conn().await?, p.permit_id).await?.ok_or_else(RpcError::not_found)?;
+        if !current.is_active(now) {
+            return Err(RpcError::conflict("permit_not_active")
+                .message("This permit is already revoked or expired.")
+                .with("revoked_at", json!(current.revoked_at))
+                .with("expires_at", json!(current.expires_at)));
+        }
+        if global_admin && permits::global_admins(ctx.conn().await?, now).await? <= 1 {
+            return Err(RpcError::conflict("last_admin")
+                .message("This is the last admin; grant admin to another account first."));
+        }
+        let permit = permits::revoke(ctx.conn().await?, p.permit_id, revoker, p.reason.as_deref(), now)
+            .await?
+            .ok_or_else(|| RpcError::conflict("permit_not_active"))?;
+        let superseded = offers::supersede(ctx, &key, None, "permit_revoked", permit.id).await?;
+        let event = AuditEvent::success(Self::METHOD)
+            .target(permit.account_id)
+            .scope(permit.scope_id.clone())
+            .subject(permit.id)
+            .data(json!({ "role": permit.role, "reason": p.reason, "superseded_offer_ids": superseded }));
+        ctx.audit(event).await?;
+        ctx.notify(permit.account_id, "permit_revoked", json!({ "permit": permit })).await?;
+        Ok(PermitRevoked { permit, superseded_offer_ids: superseded })
+    }
+}
+
+/// `validation_error/expiry_in_past` unless `expires_at` is absent or after `now`.
+pub fn check_future(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> RpcResult<()> {
+    if expires_at.is_some_and(|at| at <= now) {
+        return Err(RpcError::validation("expiry_in_past").message("expires_at must be in the future."));
+    }
+    Ok(())
+}

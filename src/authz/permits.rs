@@ -1,0 +1,149 @@
+//! Permit rows: a role held by an actor, globally or at a scope.
+//!
+//! At most one permit per (actor, role, scope) is unrevoked at a time: a partial unique
+//! index says so, and [`grant`] closes the previous one (`revoked_reason = "replaced"`)
+//! before it inserts. Expiry is never written: a permit past `expires_at` simply stops
+//! counting, on the very next call.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::db::{self, ConnRef};
+use crate::on_conn;
+use crate::rpc::RpcResult;
+
+/// A role held by an actor at a scope (`scope_id: null` = everywhere).
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
+pub struct Permit {
+    pub id: Uuid,
+    pub actor_id: Uuid,
+    pub account_id: Uuid,
+    pub role: String,
+    pub scope_id: Option<String>,
+    /// The account that granted it (the offer's grantor when accepted from an offer).
+    pub granted_by: Option<Uuid>,
+    pub source_offer_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_by: Option<Uuid>,
+    pub revoked_reason: Option<String>,
+}
+
+impl Permit {
+    /// Whether it grants anything at `now`.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+const COLUMNS: &str = "id, actor_id, account_id, role, scope_id, granted_by, source_offer_id, created_at, \
+                       expires_at, revoked_at, revoked_by, revoked_reason";
+
+/// The permits of `actor_id` that grant something now: not revoked, not expired.
+pub async fn active(conn: ConnRef<'_>, actor_id: Uuid, now: DateTime<Utc>) -> RpcResult<Vec<Permit>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM permits WHERE actor_id = $1 AND revoked_at IS NULL ORDER BY created_at, id");
+    let permits: Vec<Permit> = on_conn!(conn, c => sqlx::query_as(&sql).bind(actor_id).fetch_all(&mut *c).await)?;
+    Ok(permits.into_iter().filter(|p| p.is_active(now)).collect())
+}
+
+/// The active permits of every actor of `account_id`.
+pub async fn active_of_account(conn: ConnRef<'_>, account_id: Uuid, now: DateTime<Utc>) -> RpcResult<Vec<Permit>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM permits WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at, id");
+    let permits: Vec<Permit> = on_conn!(conn, c => sqlx::query_as(&sql).bind(account_id).fetch_all(&mut *c).await)?;
+    Ok(permits.into_iter().filter(|p| p.is_active(now)).collect())
+}
+
+pub async fn find(conn: ConnRef<'_>, id: Uuid) -> RpcResult<Option<Permit>> {
+    let sql = format!("SELECT {COLUMNS} FROM permits WHERE id = $1");
+    Ok(on_conn!(conn, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *c).await)?)
+}
+
+/// What "one active permit" is counted by: an account, a role, a scope.
+#[derive(Debug, Clone, Copy)]
+pub struct PermitKey<'a> {
+    pub account_id: Uuid,
+    pub role: &'a str,
+    pub scope: Option<&'a str>,
+}
+
+impl PermitKey<'_> {
+    /// Serializes, until commit, every transaction that changes the permits or offers of
+    /// this key: grants, revocations, offers and their answers. Call it before reading
+    /// what the change depends on.
+    pub async fn lock(&self, conn: ConnRef<'_>) -> RpcResult<()> {
+        let key = format!("permit/{}/{}/{}", self.account_id, self.role, self.scope.unwrap_or(""));
+        Ok(db::lock_key(conn, &key).await?)
+    }
+}
+
+/// What a new permit is made of.
+pub struct NewPermit<'a> {
+    pub account_id: Uuid,
+    pub actor_id: Uuid,
+    pub role: &'a str,
+    pub scope_id: Option<&'a str>,
+    pub granted_by: Option<Uuid>,
+    pub source_offer_id: Option<Uuid>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Inserts a permit, first closing any unrevoked one for the same (actor, role, scope),
+/// whose id it returns beside the new permit. Take [`lock`] first.
+pub async fn grant(mut conn: ConnRef<'_>, new: NewPermit<'_>, now: DateTime<Utc>) -> RpcResult<(Permit, Option<Uuid>)> {
+    let replaced: Option<Uuid> = on_conn!(conn.reborrow(), c => sqlx::query_scalar(
+        "UPDATE permits SET revoked_at = $1, revoked_by = $2, revoked_reason = 'replaced' \
+         WHERE actor_id = $3 AND role = $4 AND COALESCE(scope_id, '') = $5 AND revoked_at IS NULL RETURNING id")
+        .bind(now).bind(new.granted_by).bind(new.actor_id).bind(new.role).bind(new.scope_id.unwrap_or(""))
+        .fetch_optional(&mut *c).await)?;
+    let permit = Permit {
+        id: Uuid::now_v7(),
+        actor_id: new.actor_id,
+        account_id: new.account_id,
+        role: new.role.to_owned(),
+        scope_id: new.scope_id.map(str::to_owned),
+        granted_by: new.granted_by,
+        source_offer_id: new.source_offer_id,
+        created_at: now,
+        expires_at: new.expires_at,
+        revoked_at: None,
+        revoked_by: None,
+        revoked_reason: None,
+    };
+    on_conn!(conn, c => sqlx::query(
+        "INSERT INTO permits (id, actor_id, account_id, role, scope_id, granted_by, source_offer_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(permit.id).bind(permit.actor_id).bind(permit.account_id).bind(&permit.role).bind(&permit.scope_id)
+        .bind(permit.granted_by).bind(permit.source_offer_id).bind(now).bind(permit.expires_at)
+        .execute(&mut *c).await.map(|_| ()))?;
+    Ok((permit, replaced))
+}
+
+/// Marks a permit revoked; `None` when it was already revoked (or does not exist).
+pub async fn revoke(
+    conn: ConnRef<'_>,
+    id: Uuid,
+    by: Uuid,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> RpcResult<Option<Permit>> {
+    let sql = format!(
+        "UPDATE permits SET revoked_at = $1, revoked_by = $2, revoked_reason = $3 \
+         WHERE id = $4 AND revoked_at IS NULL RETURNING {COLUMNS}"
+    );
+    Ok(
+        on_conn!(conn, c => sqlx::query_as(&sql).bind(now).bind(by).bind(reason).bind(id).fetch_optional(&mut *c).await)?,
+    )
+}
+
+/// How many accounts hold `admin` globally right now.
+pub async fn global_admins(conn: ConnRef<'_>, now: DateTime<Utc>) -> RpcResult<i64> {
+    Ok(on_conn!(conn, c => sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT account_id) FROM permits WHERE role = 'admin' AND scope_id IS NULL \
+         AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)")
+        .bind(now).fetch_one(&mut *c).await)?)
+}

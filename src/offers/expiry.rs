@@ -1,0 +1,49 @@
+//! The offer expiry sweeper: pending offers past `expires_at` become `expired`, and both
+//! parties are told (`permit_offer_expired`). Until it runs, such an offer already counts
+//! as expired: it is not listed as pending, and acting on it is `conflict/offer_expired`.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::store;
+use crate::app::App;
+use crate::audit::AuditEvent;
+use crate::authz::permits::PermitKey;
+use crate::rpc::{Ctx, RpcResult};
+
+/// Offers expired per transaction (a backlog is worked through in batches).
+const BATCH: i64 = 100;
+
+/// Expires every pending offer past its expiry; returns how many.
+pub async fn sweep(app: &Arc<App>) -> RpcResult<usize> {
+    let mut total = 0;
+    loop {
+        let mut ctx = Ctx::system(app.clone());
+        let now = ctx.now();
+        let due = store::due(ctx.conn().await?, now, BATCH).await?;
+        let mut expired = 0;
+        for offer in &due {
+            let key =
+                PermitKey { account_id: offer.to_account_id, role: &offer.role, scope: offer.scope_id.as_deref() };
+            key.lock(ctx.conn().await?).await?;
+            // Answered or renewed meanwhile (before we took the lock): nothing to expire.
+            let Some(offer) = store::expire(ctx.conn().await?, offer.id, now).await? else { continue };
+            let event = AuditEvent::success("permit_offer_expire")
+                .target(offer.to_account_id)
+                .scope(offer.scope_id.clone())
+                .subject(offer.id)
+                .data(json!({ "role": offer.role, "from_account_id": offer.from_account_id }));
+            ctx.audit(event).await?;
+            let data = json!({ "offer": offer });
+            ctx.notify(offer.from_account_id, "permit_offer_expired", data.clone()).await?;
+            ctx.notify(offer.to_account_id, "permit_offer_expired", data).await?;
+            expired += 1;
+        }
+        ctx.commit().await?;
+        total += expired;
+        if (due.len() as i64) < BATCH {
+            return Ok(total);
+        }
+    }
+}
