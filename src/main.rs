@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// Permits (roles held by accounts), without a running server.
+    Permit {
+        #[command(subcommand)]
+        command: PermitCommand,
+    },
     /// API tokens, without a running server.
     Token {
         #[command(subcommand)]
@@ -87,6 +92,24 @@ enum AccountCommand {
         /// Give the account the admin role.
         #[arg(long)]
         admin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PermitCommand {
+    /// Grant a role to an account straight in the database. Unlike permit_grant, any
+    /// configured role may be granted here, `keeper` included (service accounts).
+    Grant {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        role: String,
+        /// Where it applies (e.g. org:acme/store:berlin); omit for everywhere.
+        #[arg(long)]
+        scope: Option<String>,
+        /// RFC 3339 time it stops granting.
+        #[arg(long)]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
     },
 }
 
@@ -149,6 +172,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let db = offline::open(&config).await?;
             let account = offline::create_account(&config, &db, &username, email.as_deref(), password, admin).await?;
             println!("{}", serde_json::to_string_pretty(&account)?);
+        }
+        Command::Permit { command: PermitCommand::Grant { username, role, scope, expires_at } } => {
+            let db = offline::open(&config).await?;
+            let permit = offline::grant_permit(&config, &db, &username, &role, scope.as_deref(), expires_at).await?;
+            println!("{}", serde_json::to_string_pretty(&permit)?);
         }
         Command::Token { command: TokenCommand::Create { username, name, methods, expires_at } } => {
             let password = read_password()?;

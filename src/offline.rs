@@ -1,5 +1,6 @@
 //! What the CLI does straight on the database, without a running server: create an
-//! account (the offline bootstrap), create an API token, verify the audit log. Each
+//! account (the offline bootstrap), create an API token, grant a permit (the only way
+//! to make a `keeper`), verify the audit log. Each
 //! change goes through the same domain code and the same audit writer as the RPC
 //! methods, in one transaction.
 
@@ -11,9 +12,12 @@ use crate::audit::{self, AuditEvent, VerifyReport};
 use crate::auth::accounts::{self, Account};
 use crate::auth::tokens::{self, TokenInfo};
 use crate::auth::{bootstrap, password};
+use crate::authz::permits::{self, NewPermit, Permit, PermitKey};
+use crate::authz::{Roles, scope};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
+use crate::notify;
 use crate::rpc::{RpcError, RpcResult};
 
 /// Opens and migrates the configured database.
@@ -85,6 +89,56 @@ pub async fn create_token(
     audit::append(tx.conn(), event, &origin, now).await?;
     tx.commit().await?;
     Ok((token, secret))
+}
+
+/// Grants a configured role (any, `keeper` included) to an enabled account, at `scope`
+/// when given; the holder is notified as with `permit_grant`.
+pub async fn grant_permit(
+    config: &Config,
+    db: &Db,
+    username: &str,
+    role: &str,
+    scope: Option<&str>,
+    expires_at: Option<DateTime<Utc>>,
+) -> RpcResult<Permit> {
+    let now = Clock::default().now();
+    let roles = Roles::new(&config.roles, &config.kinds)
+        .map_err(|(key, reason)| RpcError::validation("bad_config").message(format!("{key}: {reason}")))?;
+    let known =
+        roles.get(role).ok_or_else(|| RpcError::validation("unknown_role").message(format!("no role {role}")))?;
+    if scope.is_some_and(|s| !scope::is_valid(s)) {
+        return Err(RpcError::validation("invalid_scope").message("scopes look like org:acme/store:berlin"));
+    }
+    if !known.applies_at(scope) {
+        return Err(RpcError::validation("scope_not_applicable")
+            .message(format!("{role} may only be held at scopes of kind: {}", known.info.scopes.join(", "))));
+    }
+    let mut tx = db.begin_write().await?;
+    let found = accounts::find_for_login(tx.conn(), username)
+        .await?
+        .ok_or_else(|| RpcError::not_found().message(format!("no enabled account named {username}")))?;
+    let key = PermitKey { account_id: found.account.id, role, scope };
+    key.lock(tx.conn()).await?;
+    let new = NewPermit {
+        account_id: found.account.id,
+        actor_id: found.actor_id,
+        role,
+        scope_id: scope,
+        granted_by: None,
+        source_offer_id: None,
+        expires_at,
+    };
+    let (permit, replaced) = permits::grant(tx.conn(), new, now).await?;
+    let event = AuditEvent::success("permit_grant")
+        .target(permit.account_id)
+        .scope(permit.scope_id.clone())
+        .subject(permit.id)
+        .data(json!({ "via": "cli", "role": role, "expires_at": expires_at, "replaced_permit_id": replaced }));
+    audit::append(tx.conn(), event, &cli_origin(), now).await?;
+    notify::push(tx.conn(), permit.account_id, "permit_granted", &json!({ "permit": permit }), now).await?;
+    notify::announce(tx.conn(), permit.account_id).await?;
+    tx.commit().await?;
+    Ok(permit)
 }
 
 /// Checks the audit log's hash chain.

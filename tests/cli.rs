@@ -11,7 +11,11 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_countersign");
 
-backend_tests!(serve_answers_then_stops_on_sigterm, offline_bootstrap_token_and_call);
+backend_tests!(
+    serve_answers_then_stops_on_sigterm,
+    offline_bootstrap_token_and_call,
+    offline_permit_grant_makes_a_keeper
+);
 
 async fn serve_answers_then_stops_on_sigterm(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -174,6 +178,52 @@ async fn offline_bootstrap_token_and_call(backend: Backend) {
     // Three rows: the account, the token, and the denied token_list call.
     let verify = Command::new(BIN).args([&["audit", "verify"][..], &db].concat()).output().unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(
+        String::from_utf8_lossy(&verify.stdout).starts_with("ok: 3 rows"),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+/// `permit grant` is the operator's way to hand out roles the API never grants (keeper),
+/// with the same checks on role and scope, and an audit row.
+async fn offline_permit_grant_makes_a_keeper(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = common::database_url(backend, dir.path()).await else { return };
+    let db = ["--database-url", url.as_str()];
+    let create = [&["account", "create", "--username", "svc"][..], &db].concat();
+    let output = run_with_stdin(dir.path(), &create, "a long enough password\n");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let grant = |args: &[&str]| {
+        let all = [&["permit", "grant", "--username"][..], args, &db].concat();
+        run_with_stdin(dir.path(), &all, "")
+    };
+    let output = grant(&["svc", "--role", "keeper"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let permit: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((permit["role"].as_str(), &permit["scope_id"]), (Some("keeper"), &Value::Null), "{permit}");
+
+    let refused = [
+        (vec!["svc", "--role", "principal"], "scope_not_applicable"),
+        (vec!["svc", "--role", "principal", "--scope", "unit:CF 1"], "invalid_scope"),
+        (vec!["svc", "--role", "overlord"], "unknown_role"),
+        (vec!["nobody", "--role", "member"], "not_found"),
+    ];
+    for (args, reason) in refused {
+        let output = grant(&args);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(reason),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let output = grant(&["svc", "--role", "principal", "--scope", "org:acme/unit:CF1234"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    // The account, and the two grants: nothing for the refusals.
+    let verify = Command::new(BIN).args([&["audit", "verify"][..], &db].concat()).output().unwrap();
     assert!(
         String::from_utf8_lossy(&verify.stdout).starts_with("ok: 3 rows"),
         "{}",

@@ -157,3 +157,37 @@ impl Client {
         Ok(WsClient { stream })
     }
 }
+
+impl TestServer {
+    /// Grants `role` (at `scope`) to an account straight in the database, as an operator
+    /// would with `countersign permit grant` (the only way to make a keeper).
+    pub async fn grant_directly(
+        &self,
+        account_id: &str,
+        role: &str,
+        scope: Option<&str>,
+    ) -> countersign::authz::Permit {
+        use countersign::authz::permits::{self, NewPermit};
+        let account_id: uuid::Uuid = account_id.parse().unwrap();
+        let mut tx = self.app.db.begin_write().await.unwrap();
+        let found = countersign::auth::accounts::find_enabled(tx.conn(), account_id).await.unwrap().unwrap();
+        let new = NewPermit {
+            account_id,
+            actor_id: found.actor_id,
+            role,
+            scope_id: scope,
+            granted_by: None,
+            source_offer_id: None,
+            expires_at: None,
+        };
+        let (permit, _) = permits::grant(tx.conn(), new, self.clock.now()).await.unwrap();
+        tx.commit().await.unwrap();
+        permit
+    }
+
+    /// Runs the offer expiry sweeper now (the server runs it every minute); returns how
+    /// many offers it expired.
+    pub async fn sweep_offers(&self) -> usize {
+        countersign::offers::expiry::sweep(&self.app).await.unwrap()
+    }
+}
