@@ -7,7 +7,9 @@
 //!
 //! A failing handler drops its transaction, so nothing it wrote persists and none of its
 //! hooks run; the pipeline then records the failure in the audit log in a transaction of
-//! its own. Authorization denials are audited the same way.
+//! its own. Authorization denials are audited the same way. A mutation that fails on a
+//! transient database conflict (a PostgreSQL deadlock or serialization failure) is run
+//! again from the start in a fresh transaction, so callers never see one.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
