@@ -1,6 +1,7 @@
 //! `role_list`, `permission_check`, `permit_list`, `permit_grant`, `permit_revoke`.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -84,16 +85,15 @@ impl Action for PermissionCheck {
         let mut results = Vec::with_capacity(p.checks.len());
         for check in &p.checks {
             let account_id = check.account_id.unwrap_or(principal.account_id);
-            if !permits_of.contains_key(&account_id) {
+            if let Entry::Vacant(slot) = permits_of.entry(account_id) {
                 // An unknown or disabled account holds nothing.
-                let enabled =
-                    accounts::find(ctx.conn().await?, account_id).await?.is_some_and(|a| a.disabled_at.is_none());
+                let enabled = accounts::find_enabled(ctx.conn().await?, account_id).await?.is_some();
                 let held = if enabled {
                     permits::active_of_account(ctx.conn().await?, account_id, now).await?
                 } else {
                     vec![]
                 };
-                permits_of.insert(account_id, held);
+                slot.insert(held);
             }
             let held = &permits_of[&account_id];
             results.push(access::allows(roles, held, &check.verb, &check.resource, check.scope_id.as_deref()));
