@@ -63,6 +63,7 @@ pub struct ServerConfig {
     pub database_url: String,
     pub public_origin: String,
     pub shutdown_grace_s: u64,
+    pub housekeeping_interval_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,6 +205,9 @@ impl Config {
         }
         if self.auth.session_ttl_hours == 0 {
             return Err(("auth.session_ttl_hours".into(), "must be at least 1".into()));
+        }
+        if self.server.housekeeping_interval_s == 0 {
+            return Err(("server.housekeeping_interval_s".into(), "must be at least 1".into()));
         }
         if self.offers.ttl_days == 0 {
             return Err(("offers.ttl_days".into(), "must be at least 1".into()));

@@ -105,7 +105,7 @@ pub async fn start(config: Config, extra: Extra, clock: Clock) -> anyhow::Result
 /// Periodic housekeeping: forget idle rate-limit buckets, prune old notifications,
 /// expire permit offers.
 async fn sweep(app: Arc<App>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut tick = tokio::time::interval(Duration::from_secs(app.config.server.housekeeping_interval_s));
     loop {
         tokio::select! {
             _ = app.shutdown.cancelled() => break,

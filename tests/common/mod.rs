@@ -105,6 +105,8 @@ async fn start_on(
     config.server.listen = "127.0.0.1:0".parse().unwrap();
     config.server.database_url = database_url.clone();
     config.server.shutdown_grace_s = 10;
+    // Tests run housekeeping themselves (`sweep_offers`), at the moment they choose.
+    config.server.housekeeping_interval_s = 3600;
     config.auth.bootstrap_token_file = Some(dir.path().join("bootstrap-token"));
     doubles::add_rate_limit_class(&mut config);
     // Tests make many calls from one IP; the `read` and `write` classes must not get in
