@@ -7,7 +7,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::store::{self, Offer, OfferStatus, Resolution};
-use super::{Party, pending_for, supersede};
+use super::{Party, expiry, pending_for, supersede};
 use crate::audit::AuditEvent;
 use crate::auth::accounts;
 use crate::authz::actions::check_future;
@@ -63,8 +63,13 @@ impl Action for Create {
         let expires_at = p.expires_at.unwrap_or(now + ttl);
         let key = PermitKey { account_id: recipient.account.id, role: &p.role, scope };
         key.lock(ctx.conn().await?).await?;
-        let existing =
+        let mut existing =
             store::pending_between(ctx.conn().await?, grantor.account_id, key.account_id, &p.role, scope).await?;
+        // An earlier offer past its expiry is over, swept or not: it ends as expired (both
+        // sides told) and this one starts afresh.
+        if let Some(stale) = existing.take_if(|o| o.expires_at <= now) {
+            expiry::expire(ctx, &stale).await?;
+        }
         let (offer, renewed) = match existing {
             Some(existing) => {
                 let renewed = store::renew(ctx.conn().await?, existing.id, p.message.as_deref(), expires_at).await?;

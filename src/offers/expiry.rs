@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::store;
+use super::store::{self, Offer};
 use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::authz::permits::PermitKey;
@@ -27,18 +27,9 @@ pub async fn sweep(app: &Arc<App>) -> RpcResult<usize> {
             let key =
                 PermitKey { account_id: offer.to_account_id, role: &offer.role, scope: offer.scope_id.as_deref() };
             key.lock(ctx.conn().await?).await?;
-            // Answered or renewed meanwhile (before we took the lock): nothing to expire.
-            let Some(offer) = store::expire(ctx.conn().await?, offer.id, now).await? else { continue };
-            let event = AuditEvent::success("permit_offer_expire")
-                .target(offer.to_account_id)
-                .scope(offer.scope_id.clone())
-                .subject(offer.id)
-                .data(json!({ "role": offer.role, "from_account_id": offer.from_account_id }));
-            ctx.audit(event).await?;
-            let data = json!({ "offer": offer });
-            ctx.notify(offer.from_account_id, "permit_offer_expired", data.clone()).await?;
-            ctx.notify(offer.to_account_id, "permit_offer_expired", data).await?;
-            expired += 1;
+            if expire(&mut ctx, offer).await? {
+                expired += 1;
+            }
         }
         ctx.commit().await?;
         total += expired;
@@ -46,4 +37,22 @@ pub async fn sweep(app: &Arc<App>) -> RpcResult<usize> {
             return Ok(total);
         }
     }
+}
+
+/// Marks `offer` expired if it is still pending and past its expiry, with its audit row
+/// and both parties' notifications; `false` when it was answered or renewed meanwhile.
+/// The caller holds the offer's [`PermitKey`] lock.
+pub async fn expire(ctx: &mut Ctx, offer: &Offer) -> RpcResult<bool> {
+    let now = ctx.now();
+    let Some(offer) = store::expire(ctx.conn().await?, offer.id, now).await? else { return Ok(false) };
+    let event = AuditEvent::success("permit_offer_expire")
+        .target(offer.to_account_id)
+        .scope(offer.scope_id.clone())
+        .subject(offer.id)
+        .data(json!({ "role": offer.role, "from_account_id": offer.from_account_id }));
+    ctx.audit(event).await?;
+    let data = json!({ "offer": offer });
+    ctx.notify(offer.from_account_id, "permit_offer_expired", data.clone()).await?;
+    ctx.notify(offer.to_account_id, "permit_offer_expired", data).await?;
+    Ok(true)
 }

@@ -158,8 +158,9 @@ pub async fn expire(conn: ConnRef<'_>, id: Uuid, now: DateTime<Utc>) -> RpcResul
     Ok(on_conn!(conn, c => sqlx::query_as(&sql).bind(now).bind(id).fetch_optional(&mut *c).await)?)
 }
 
-/// Supersedes every pending offer of `key` (but `except`), naming `reason` and the
-/// `cause`; returns them.
+/// Supersedes every pending, unexpired offer of `key` (but `except`), naming `reason` and
+/// the `cause`; returns them. Offers past their expiry are left for the sweeper, which
+/// ends them as expired.
 pub async fn supersede(
     conn: ConnRef<'_>,
     key: &PermitKey<'_>,
@@ -171,7 +172,7 @@ pub async fn supersede(
     let sql = format!(
         "UPDATE permit_offers SET status = 'superseded', resolved_at = $1, superseded_reason = $2, cause_id = $3 \
          WHERE status = 'pending' AND to_account_id = $4 AND role = $5 AND COALESCE(scope_id, '') = $6 \
-         AND ($7 IS NULL OR id <> $7) RETURNING {COLUMNS}"
+         AND expires_at > $1 AND ($7 IS NULL OR id <> $7) RETURNING {COLUMNS}"
     );
     let mut offers: Vec<Offer> = on_conn!(conn, c => sqlx::query_as(&sql).bind(now).bind(reason).bind(cause)
         .bind(key.account_id).bind(key.role).bind(key.scope.unwrap_or("")).bind(except).fetch_all(&mut *c).await)?;
