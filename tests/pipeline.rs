@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::doubles::{hook_ran, probe_exists};
+use common::doubles::{attempts, hook_ran, probe_exists};
 use common::{Backend, assert_error, start};
 use countersign::rpc::ErrorKind;
 use serde_json::{Value, json};
@@ -175,4 +175,26 @@ async fn parallel_writes_all_commit(backend: Backend) {
     for i in 0..40 {
         assert!(probe_exists(&server, &format!("{prefix}-{i}")).await);
     }
+}
+
+/// A mutation that hits a PostgreSQL serialization failure (a race lost inside the
+/// database) runs again in a fresh transaction: the caller sees one success, and what
+/// the failed attempts wrote is gone. One that keeps failing ends as `internal_error`.
+/// (SQLite runs writers one at a time, so it never has such conflicts.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_transient_conflicts_are_run_again() {
+    let Some(server) = start(Backend::Postgres).await else { return };
+    let key = format!("transient-{}", uuid::Uuid::now_v7());
+    let response = server.call("test_write", json!({"key": key, "transient_failures": 2})).await;
+    assert_eq!(response["result"]["written"], format!("probe:{key}"), "{response}");
+    assert_eq!(attempts(&key), 3);
+    assert!(probe_exists(&server, &key).await, "one probe row, from the attempt that committed");
+    assert!(hook_ran(&key));
+
+    let key = format!("hopeless-{}", uuid::Uuid::now_v7());
+    let response = server.call("test_write", json!({"key": key, "transient_failures": 99})).await;
+    assert_error(&response, -32603, "internal");
+    assert_eq!(attempts(&key), 5, "a mutation runs at most five times");
+    assert!(!probe_exists(&server, &key).await);
+    assert!(!hook_ran(&key));
 }

@@ -155,11 +155,20 @@ pub struct WriteParams {
     pub key: String,
     /// An error kind name to fail with after writing, or `panic`.
     pub fail_with: Option<String>,
+    /// PostgreSQL only: the first this many attempts end in a real serialization failure.
+    pub transient_failures: Option<u32>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct WriteResult {
     pub written: String,
+}
+
+/// Attempts `test_write` made per key (the pipeline reruns transient failures).
+static ATTEMPTS: Mutex<Option<HashMap<String, u32>>> = Mutex::new(None);
+
+pub fn attempts(key: &str) -> u32 {
+    ATTEMPTS.lock().unwrap().as_ref().and_then(|m| m.get(key).copied()).unwrap_or(0)
 }
 
 /// Keys whose post-commit hook has run.
@@ -180,6 +189,17 @@ impl Action for Write {
         let conn = ctx.conn().await?;
         on_conn!(conn, c => sqlx::query("INSERT INTO countersign_meta (key, value, updated_at) VALUES ($1, $2, $3)")
             .bind(&row_key).bind("written").bind(now).execute(&mut *c).await.map(|_| ()))?;
+        let attempt = {
+            let mut guard = ATTEMPTS.lock().unwrap();
+            let count = guard.get_or_insert_with(HashMap::new).entry(p.key.clone()).or_default();
+            *count += 1;
+            *count
+        };
+        if attempt <= p.transient_failures.unwrap_or(0) {
+            let conn = ctx.conn().await?;
+            on_conn!(conn, c => sqlx::query("DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'serialization_failure'; END $$")
+                .execute(&mut *c).await.map(|_| ()))?;
+        }
         let hook_key = p.key.clone();
         ctx.after_commit(move || {
             HOOKS_RUN.lock().unwrap().get_or_insert_with(HashSet::new).insert(hook_key);
