@@ -24,6 +24,7 @@ backend_tests!(
     permit_list_of_another_account_is_for_admins,
     permission_check_validates_its_params,
     grant_and_revoke_notify_the_holder_and_are_audited,
+    view_audit_at_a_scope_shows_that_scope_only,
 );
 
 const KINDS: [&str; 6] = ["cancel_order", "discount", "purchase", "refund", "release_deploy", "update_address"];
@@ -438,4 +439,31 @@ async fn grant_and_revoke_notify_the_holder_and_are_audited(backend: Backend) {
     assert_eq!(rows[0]["data"], json!({"role": "operator", "reason": "left the team", "superseded_offer_ids": []}));
     let none = admin.ok("audit_list", json!({"event_type": "permit_revoke", "subject_id": first["id"]})).await;
     assert_eq!(none["events"], json!([]), "a replacement is not a revoke row");
+}
+
+/// `view:audit` held at a scope (manager at org:acme) opens `audit_list`, showing only the
+/// rows recorded at that scope or below it; without the permission it stays closed.
+async fn view_audit_at_a_scope_shows_that_scope_only(backend: Backend) {
+    let Some((server, admin, ann, ann_id)) = setup(backend).await else { return };
+    let bob = server.account(&admin, "bob").await;
+    grant(&admin, &ann_id, "manager", Some("org:acme")).await;
+    let inside = grant(&admin, bob.account_id.as_deref().unwrap(), "approver", Some("org:acme/store:berlin")).await;
+    let beside = grant(&admin, bob.account_id.as_deref().unwrap(), "approver", Some("org:acmecorp")).await;
+    let global = grant(&admin, bob.account_id.as_deref().unwrap(), "approver", None).await;
+
+    let permissions = ann.ok("whoami", json!({})).await["permissions"].clone();
+    assert_eq!(permissions["audit/org:acme"], json!(["view"]), "{permissions}");
+    let rows = ann.ok("audit_list", json!({"limit": 1000})).await["events"].clone();
+    let scopes: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["scope_id"].as_str().unwrap()).collect();
+    assert_eq!(scopes, ["org:acme", "org:acme/store:berlin"], "{rows}");
+    let subjects: Vec<&Value> = rows.as_array().unwrap().iter().map(|r| &r["subject_id"]).collect();
+    assert!(subjects.contains(&&inside["id"]) && !subjects.contains(&&beside["id"]), "{rows}");
+    assert!(!subjects.contains(&&global["id"]), "unscoped rows are the global viewer's: {rows}");
+    let everything = admin.ok("audit_list", json!({"limit": 1000})).await["events"].as_array().unwrap().len();
+    assert!(everything > rows.as_array().unwrap().len() + 3, "the admin sees every row");
+
+    assert_error(&bob.call("audit_list", json!({})).await, -32002, "not_permitted");
+    let manager = ann.ok("whoami", json!({})).await["permits"][0]["id"].clone();
+    admin.ok("permit_revoke", json!({"permit_id": manager})).await;
+    assert_error(&ann.call("audit_list", json!({})).await, -32002, "not_permitted");
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{AuditRow, ListFilter, VerifyReport};
+use crate::authz::access::{self, Reach};
 use crate::rpc::common::EmptyParams;
 use crate::rpc::{Action, Ctx, RpcResult};
 
@@ -40,12 +41,19 @@ impl Action for List {
     type Output = AuditPage;
 
     async fn run(&self, ctx: &mut Ctx, p: AuditListParams) -> RpcResult<AuditPage> {
+        let principal = ctx.require_principal()?;
+        // `view:audit` held at a scope shows the rows recorded at that scope and below.
+        let within = match access::reach(&ctx.app().roles, &principal.permits, "view", "audit") {
+            Reach::Everywhere => None,
+            Reach::Scopes(scopes) => Some(scopes),
+        };
         let filter = ListFilter {
             after_seq: p.after_seq.unwrap_or(0),
             limit: i64::from(p.limit.unwrap_or(100)),
             event_type: p.event_type,
             account_id: p.account_id,
             subject_id: p.subject_id,
+            within,
         };
         let events = super::list(ctx.conn().await?, &filter).await?;
         let next_after_seq = if events.len() as i64 == filter.limit { events.last().map(|e| e.seq) } else { None };

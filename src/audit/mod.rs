@@ -220,19 +220,34 @@ pub struct ListFilter {
     pub event_type: Option<String>,
     pub account_id: Option<Uuid>,
     pub subject_id: Option<String>,
+    /// Only rows recorded at these scopes or below them; `None` = every row.
+    pub within: Option<Vec<String>>,
 }
 
 /// Rows after `after_seq` matching the filter, in `seq` order.
 pub async fn list(conn: ConnRef<'_>, filter: &ListFilter) -> RpcResult<Vec<AuditRow>> {
-    let sql = format!(
+    let mut sql = format!(
         "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 AND ($2 IS NULL OR event_type = $2) \
-         AND ($3 IS NULL OR account_id = $3 OR target_account_id = $3) AND ($4 IS NULL OR subject_id = $4) \
-         ORDER BY seq LIMIT $5"
+         AND ($3 IS NULL OR account_id = $3 OR target_account_id = $3) AND ($4 IS NULL OR subject_id = $4)"
     );
-    let rows: Vec<StoredRow> = on_conn!(conn, c => sqlx::query_as(&sql)
-        .bind(filter.after_seq).bind(&filter.event_type).bind(filter.account_id)
-        .bind(&filter.subject_id).bind(filter.limit)
-        .fetch_all(&mut *c).await)?;
+    let within = filter.within.as_deref().unwrap_or_default();
+    if filter.within.is_some() {
+        // A scope, or any scope below it on whole segments; no scopes: no rows.
+        let each: Vec<String> = (0..within.len())
+            .map(|i| format!("scope_id = ${n} OR substr(scope_id, 1, length(${n}) + 1) = ${n} || '/'", n = i + 6))
+            .collect();
+        sql.push_str(&format!(" AND ({})", if each.is_empty() { "1 = 0".to_owned() } else { each.join(" OR ") }));
+    }
+    sql.push_str(" ORDER BY seq LIMIT $5");
+    let rows: Vec<StoredRow> = on_conn!(conn, c => {
+        let mut query = sqlx::query_as(&sql)
+            .bind(filter.after_seq).bind(&filter.event_type).bind(filter.account_id)
+            .bind(&filter.subject_id).bind(filter.limit);
+        for scope in within {
+            query = query.bind(scope);
+        }
+        query.fetch_all(&mut *c).await
+    })?;
     Ok(rows.into_iter().map(AuditRow::from).collect())
 }
 

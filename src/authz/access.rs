@@ -15,6 +15,35 @@ pub fn allows(roles: &Roles, permits: &[Permit], verb: &str, resource: &str, sco
     })
 }
 
+/// Where a set of permits allows something.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// A global permit allows it: every scope, and the global scope.
+    Everywhere,
+    /// At these scopes and below them only (none: nowhere).
+    Scopes(Vec<String>),
+}
+
+impl Reach {
+    pub fn is_nowhere(&self) -> bool {
+        matches!(self, Reach::Scopes(scopes) if scopes.is_empty())
+    }
+}
+
+/// Where `permits` allow `verb` on `resource`.
+pub fn reach(roles: &Roles, permits: &[Permit], verb: &str, resource: &str) -> Reach {
+    let mut scopes = Vec::new();
+    for permit in permits.iter().filter(|p| roles.get(&p.role).is_some_and(|r| r.allows(verb, resource))) {
+        match &permit.scope_id {
+            None => return Reach::Everywhere,
+            Some(scope) => scopes.push(scope.clone()),
+        }
+    }
+    scopes.sort();
+    scopes.dedup();
+    Reach::Scopes(scopes)
+}
+
 /// Whether `permits` let their holder hand out `role` at `scope`: the same role, or
 /// admin, held at that scope or above it.
 pub fn may_hand_out(permits: &[Permit], role: &str, scope: Option<&str>) -> bool {

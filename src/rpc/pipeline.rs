@@ -180,10 +180,9 @@ fn authorize(app: &App, spec: &ActionSpec, principal: Option<&Principal>, caller
             Auth::Admin => principal.admin,
             Auth::Keeper => principal.keeper || principal.admin,
         } && spec.permission.as_deref().is_none_or(|p| {
-            // Declared permissions are held globally: a scoped holder sees only its scope,
-            // and no method filters by scope yet.
+            // Held at some scope: the handler narrows what it shows to where it is held.
             let (verb, resource) = p.split_once(':').unwrap_or((p, ""));
-            authz::access::allows(&app.roles, &principal.permits, verb, resource, None)
+            !authz::access::reach(&app.roles, &principal.permits, verb, resource).is_nowhere()
         });
         if !allowed {
             return Err(RpcError::forbidden("not_permitted"));

@@ -56,7 +56,8 @@ pub struct ActionSpec {
     pub result: String,
     /// A class of `[rate_limits]` in the config.
     pub rate_limit: String,
-    /// A `verb:resource` the caller must hold (anywhere) before params are even read.
+    /// A `verb:resource` the caller must hold (at some scope) before params are even read;
+    /// the handler narrows what it shows to where it is held.
     #[serde(default)]
     pub permission: Option<String>,
 }
