@@ -93,7 +93,7 @@ pub struct NewPermit<'a> {
 }
 
 /// Inserts a permit, first closing any unrevoked one for the same (actor, role, scope),
-/// whose id it returns beside the new permit. Take [`lock`] first.
+/// whose id it returns beside the new permit. Take [`PermitKey::lock`] first.
 pub async fn grant(mut conn: ConnRef<'_>, new: NewPermit<'_>, now: DateTime<Utc>) -> RpcResult<(Permit, Option<Uuid>)> {
     let replaced: Option<Uuid> = on_conn!(conn.reborrow(), c => sqlx::query_scalar(
         "UPDATE permits SET revoked_at = $1, revoked_by = $2, revoked_reason = 'replaced' \

@@ -2,7 +2,7 @@
 //!
 //! SQLite is the embedded default (one file, WAL); PostgreSQL is for several instances
 //! sharing one database. sqlx's `Any` driver cannot carry uuid, time or JSON values, so
-//! each backend keeps its own pool type and the few queries run through [`on_conn!`],
+//! each backend keeps its own pool type and the few queries run through [`on_conn!`](crate::on_conn),
 //! which expands one query body for both connection types. SQL is written once with
 //! `$1` placeholders, which both backends accept; the differences live here.
 //!
@@ -48,7 +48,7 @@ pub enum ReadConn {
     Postgres(PoolConnection<Postgres>),
 }
 
-/// A borrowed connection of either backend; run queries on it with [`on_conn!`].
+/// A borrowed connection of either backend; run queries on it with [`on_conn!`](crate::on_conn).
 pub enum ConnRef<'a> {
     Sqlite(&'a mut SqliteConnection),
     Postgres(&'a mut PgConnection),

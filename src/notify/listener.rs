@@ -1,4 +1,4 @@
-//! The PostgreSQL listener of one instance. On [`PG_CHANNEL`](super::PG_CHANNEL) it wakes
+//! The PostgreSQL listener of one instance. On [`PG_CHANNEL`] it wakes
 //! the hub for each account named; after (re)connecting it wakes everyone, since
 //! notifications sent while it was away are lost, and subscribers then re-read from their
 //! last `seq` and miss nothing. On [`PG_CLOSE_CHANNEL`] it closes the local sockets of a
