@@ -24,8 +24,13 @@
 //! | WebSocket | `/ws` `bench_echo` | `/` (WebSocket) `echo` |
 //! | GET | `GET /rpc/bench_echo?params=…&id=1` | `POST /` `echo` (jsonrpsee has no GET) |
 //! | database read | `POST /rpc` `bench_db_read` | `POST /` `echo` |
+//! | permission check | `POST /rpc` `permission_check`, 10 questions, with an API token | `POST /` `echo` |
 //!
-//! **Method.** A round runs each of the six distinct runs once, in [`ROUND_ORDER`]; odd
+//! The permission check is the signed-in path every real call takes: the token and the
+//! account's permits are read on every call (never cached), then the questions are
+//! answered against four permits at different scopes.
+//!
+//! **Method.** A round runs each of the seven distinct runs once, in [`ROUND_ORDER`]; odd
 //! rounds run that order backwards so that drift (heat, background load) does not always
 //! favour the same side. The cases sharing the POST baseline use the same baseline run of
 //! a round (this keeps the whole benchmark under two minutes on two cores). A run is
@@ -79,11 +84,13 @@ enum Run {
     OursDbRead,
     OursWs,
     EchoWs,
+    OursCheck,
 }
 
 /// The order of runs in even rounds (odd rounds go backwards); each countersign run sits
 /// next to, or one away from, its baseline run.
-const ROUND_ORDER: [Run; 6] = [Run::OursGet, Run::OursPost, Run::EchoPost, Run::OursDbRead, Run::OursWs, Run::EchoWs];
+const ROUND_ORDER: [Run; 7] =
+    [Run::OursGet, Run::OursPost, Run::EchoPost, Run::OursDbRead, Run::OursCheck, Run::OursWs, Run::EchoWs];
 
 struct Case {
     name: &'static str,
@@ -91,17 +98,23 @@ struct Case {
     echo: Run,
 }
 
-const CASES: [Case; 4] = [
+const CASES: [Case; 5] = [
     Case { name: "POST bench_echo vs POST echo", ours: Run::OursPost, echo: Run::EchoPost },
     Case { name: "WS bench_echo vs WS echo", ours: Run::OursWs, echo: Run::EchoWs },
     Case { name: "GET bench_echo vs POST echo", ours: Run::OursGet, echo: Run::EchoPost },
     Case { name: "POST bench_db_read vs POST echo", ours: Run::OursDbRead, echo: Run::EchoPost },
+    Case {
+        name: "POST permission_check (token, 10 questions) vs POST echo",
+        ours: Run::OursCheck,
+        echo: Run::EchoPost,
+    },
 ];
 
-/// Where the two servers listen.
+/// Where the two servers listen, and the signed-in account's API token.
 struct Addrs {
     ours: SocketAddr,
     echo: SocketAddr,
+    token: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -123,7 +136,8 @@ async fn bench(plan: Plan) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let ours = servers::start_countersign(dir.path()).await.context("countersign does not start")?;
     let (echo_addr, echo) = servers::start_echo().await.context("the jsonrpsee baseline does not start")?;
-    let addrs = Addrs { ours: ours.addr, echo: echo_addr };
+    let token = servers::signed_in_token(&ours.app).await.context("cannot sign the bench account in")?;
+    let addrs = Addrs { ours: ours.addr, echo: echo_addr, token };
     eprintln!("countersign on {}, jsonrpsee echo on {}; {plan:?}, {ROUNDS} rounds", addrs.ours, addrs.echo);
 
     let mut rounds = Vec::with_capacity(ROUNDS);
@@ -191,6 +205,11 @@ fn target(run: Run, addrs: &Addrs) -> Target {
     let (ours, echo) = (addrs.ours, addrs.echo);
     match run {
         Run::OursPost => post(format!("http://{ours}/rpc"), "bench_echo", echo_params),
+        Run::OursCheck => Target::Post {
+            url: format!("http://{ours}/rpc"),
+            body: Bytes::from(call_text("permission_check", json!({ "checks": questions() }))),
+            bearer: Some(addrs.token.clone()),
+        },
         Run::OursDbRead => post(format!("http://{ours}/rpc"), "bench_db_read", json!({})),
         Run::EchoPost => post(format!("http://{echo}/"), "echo", echo_params),
         Run::OursGet => {
@@ -205,7 +224,21 @@ fn target(run: Run, addrs: &Addrs) -> Target {
 }
 
 fn post(url: String, method: &str, params: Value) -> Target {
-    Target::Post { url, body: Bytes::from(call_text(method, params)) }
+    Target::Post { url, body: Bytes::from(call_text(method, params)), bearer: None }
+}
+
+/// Ten questions a UI might ask at once, answered yes and no, global and scoped.
+fn questions() -> Value {
+    let scopes =
+        [None, Some("org:acme"), Some("org:acme/store:berlin"), Some("org:acme/unit:CF1234"), Some("org:other")];
+    let asks = [("purchase", "approve"), ("module.status", "edit")];
+    let all: Vec<Value> = asks
+        .iter()
+        .flat_map(|(resource, verb)| {
+            scopes.iter().map(move |scope| json!({ "resource": resource, "verb": verb, "scope_id": scope }))
+        })
+        .collect();
+    Value::Array(all)
 }
 
 /// A JSON-RPC call with id 1 (calls on one connection are sequential, so one id will do).

@@ -20,8 +20,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// What every connection calls, and how.
 pub enum Target {
-    /// POST this JSON-RPC body to `url`.
-    Post { url: String, body: Bytes },
+    /// POST this JSON-RPC body to `url`, with `Authorization: Bearer <bearer>` when given.
+    Post { url: String, body: Bytes, bearer: Option<String> },
     /// GET `url`, whose query holds the call.
     Get { url: String },
     /// Send this JSON-RPC message over a WebSocket opened at `url`.
@@ -153,8 +153,13 @@ impl Conn {
 
     async fn call(&mut self, target: &Target) -> Result<(), String> {
         match (self, target) {
-            (Conn::Http(client), Target::Post { url, body }) => {
-                http_call(client.post(url).header(CONTENT_TYPE, "application/json").body(body.clone())).await
+            (Conn::Http(client), Target::Post { url, body, bearer }) => {
+                let request = client.post(url).header(CONTENT_TYPE, "application/json").body(body.clone());
+                http_call(match bearer {
+                    Some(secret) => request.bearer_auth(secret),
+                    None => request,
+                })
+                .await
             }
             (Conn::Http(client), Target::Get { url }) => http_call(client.get(url)).await,
             (Conn::Ws(stream), Target::Ws { message, .. }) => ws_call(stream, message.clone()).await,

@@ -4,6 +4,9 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use countersign::app::App;
+use countersign::auth::{accounts, password, tokens};
+use countersign::authz::permits::{self, NewPermit};
 use countersign::clock::Clock;
 use countersign::config::Config;
 use countersign::server::{self, Running};
@@ -39,4 +42,36 @@ pub async fn start_echo() -> anyhow::Result<(SocketAddr, ServerHandle)> {
     let server = Server::builder().set_config(config).build("127.0.0.1:0").await?;
     let addr = server.local_addr()?;
     Ok((addr, server.start(module)))
+}
+
+/// The permits the signed-in bench account holds: the permission check walks all of them.
+const BENCH_PERMITS: [(&str, Option<&str>); 4] = [
+    ("member", None),
+    ("approver", Some("org:acme")),
+    ("manager", Some("org:acme/store:berlin")),
+    ("principal", Some("org:acme/unit:CF1234")),
+];
+
+/// Creates an account holding [`BENCH_PERMITS`] straight in the database, and an API
+/// token for it; returns the token's secret.
+pub async fn signed_in_token(app: &App) -> anyhow::Result<String> {
+    let now = app.clock.now();
+    let hash = password::hash_new("bench account password".to_owned()).await?;
+    let mut tx = app.db.begin_write().await?;
+    let created = accounts::create(tx.conn(), "bench", None, &hash, now).await?;
+    for (role, scope) in BENCH_PERMITS {
+        let new = NewPermit {
+            account_id: created.account.id,
+            actor_id: created.actor_id,
+            role,
+            scope_id: scope,
+            granted_by: None,
+            source_offer_id: None,
+            expires_at: None,
+        };
+        permits::grant(tx.conn(), new, now).await?;
+    }
+    let (_, secret) = tokens::create(tx.conn(), created.account.id, "bench", None, None, now).await?;
+    tx.commit().await?;
+    Ok(secret)
 }
