@@ -33,7 +33,7 @@
 //! **Method.** A round runs each of the seven distinct runs once, in [`ROUND_ORDER`]; odd
 //! rounds run that order backwards so that drift (heat, background load) does not always
 //! favour the same side. The cases sharing the POST baseline use the same baseline run of
-//! a round (this keeps the whole benchmark under two minutes on two cores). A run is
+//! a round (this keeps the whole benchmark near two and a half minutes on two cores). A run is
 //! [`WARMUP`] (connections open, caches fill; not recorded) then the measured time; a
 //! call counts when it starts inside the measured time. Every answer is parsed and
 //! checked; a single failed call makes the benchmark fail. The table shows medians over
@@ -46,7 +46,7 @@
 //! subscriber is installed: countersign's per-call `info!` log is disabled, so logging
 //! costs (almost) nothing here, unlike a deployment that logs every call.
 //!
-//! **Running.** `cargo bench --bench rpc_throughput` (about 2 minutes). `BENCH_SECONDS`
+//! **Running.** `cargo bench --bench rpc_throughput` (about 2.5 minutes). `BENCH_SECONDS`
 //! sets the measured time per run (default 5; `BENCH_SECONDS=1` for a smoke run).
 //! Arguments, such as the `--bench` cargo passes, are ignored. The report (Markdown) goes
 //! to stdout, progress to stderr.
