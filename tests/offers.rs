@@ -520,6 +520,12 @@ async fn history_pages_newest_first(backend: Backend) {
         assert_eq!(cursor, offers.last().unwrap()["id"]);
     }
     assert_eq!(pages, [2, 2, 1]);
+    // A last page that is exactly full hands out no cursor to an empty one.
+    let exact = w.bob.ok("permit_offer_history", json!({"limit": 5})).await;
+    assert_eq!((exact["offers"].as_array().unwrap().len(), &exact["next_cursor"]), (5, &Value::Null));
+    let first = w.bob.ok("permit_offer_history", json!({"limit": 4})).await;
+    let rest = w.bob.ok("permit_offer_history", json!({"limit": 1, "cursor": first["next_cursor"]})).await;
+    assert_eq!((rest["offers"][0]["id"].clone(), &rest["next_cursor"]), (made[0]["id"].clone(), &Value::Null));
     let carol = w.carol.ok("permit_offer_history", json!({})).await;
     assert_eq!(carol, json!({"offers": [], "next_cursor": null}));
     for limit in [0, 501] {

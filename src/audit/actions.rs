@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{AuditRow, ListFilter, VerifyReport};
 use crate::authz::access::{self, Reach};
-use crate::rpc::common::EmptyParams;
+use crate::rpc::common::{EmptyParams, page};
 use crate::rpc::{Action, Ctx, RpcResult};
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -47,16 +47,17 @@ impl Action for List {
             Reach::Everywhere => None,
             Reach::Scopes(scopes) => Some(scopes),
         };
+        let limit = i64::from(p.limit.unwrap_or(100));
         let filter = ListFilter {
             after_seq: p.after_seq.unwrap_or(0),
-            limit: i64::from(p.limit.unwrap_or(100)),
+            limit: limit + 1,
             event_type: p.event_type,
             account_id: p.account_id,
             subject_id: p.subject_id,
             within,
         };
         let events = super::list(ctx.conn().await?, &filter).await?;
-        let next_after_seq = if events.len() as i64 == filter.limit { events.last().map(|e| e.seq) } else { None };
+        let (events, next_after_seq) = page(events, limit, |e| e.seq);
         Ok(AuditPage { events, next_after_seq })
     }
 }

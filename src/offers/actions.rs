@@ -14,6 +14,7 @@ use crate::authz::actions::check_future;
 use crate::authz::permits::{self, NewPermit, Permit, PermitKey};
 use crate::authz::scope::{SCOPE_MAX_LENGTH, SCOPE_PATTERN};
 use crate::authz::{access, account_in_view};
+use crate::rpc::common::page;
 use crate::rpc::{Action, Ctx, RpcError, RpcResult};
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -294,8 +295,8 @@ impl Action for History {
     async fn run(&self, ctx: &mut Ctx, p: OfferHistoryParams) -> RpcResult<OfferHistory> {
         let account_id = account_in_view(ctx, p.account_id).await?;
         let limit = i64::from(p.limit.unwrap_or(100));
-        let offers = store::history(ctx.conn().await?, account_id, p.cursor, limit).await?;
-        let next_cursor = if offers.len() as i64 == limit { offers.last().map(|o| o.id) } else { None };
+        let offers = store::history(ctx.conn().await?, account_id, p.cursor, limit + 1).await?;
+        let (offers, next_cursor) = page(offers, limit, |o| o.id);
         Ok(OfferHistory { offers, next_cursor })
     }
 }

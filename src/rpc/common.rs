@@ -19,3 +19,28 @@ impl OkResult {
         OkResult { ok: true }
     }
 }
+
+/// One page of a listing. Fetch `limit + 1` rows: the page is the first `limit`, and the
+/// extra row only says that more follow, so the last page never hands out a cursor to an
+/// empty one. The cursor is `next` of the page's last row.
+pub fn page<T, C>(mut rows: Vec<T>, limit: i64, next: impl Fn(&T) -> C) -> (Vec<T>, Option<C>) {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    if rows.len() <= limit {
+        return (rows, None);
+    }
+    rows.truncate(limit);
+    let cursor = rows.last().map(next);
+    (rows, cursor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page;
+
+    #[test]
+    fn a_cursor_only_when_more_rows_follow() {
+        assert_eq!(page(vec![1, 2, 3], 2, |r| *r), (vec![1, 2], Some(2)));
+        assert_eq!(page(vec![1, 2], 2, |r| *r), (vec![1, 2], None));
+        assert_eq!(page(Vec::<i32>::new(), 2, |r| *r), (vec![], None));
+    }
+}

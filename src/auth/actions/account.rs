@@ -14,7 +14,7 @@ use crate::auth::bootstrap::AccountResult;
 use crate::auth::{password, sessions};
 use crate::authz::{self, Permit};
 use crate::config::Signup as SignupMode;
-use crate::rpc::common::{EmptyParams, OkResult};
+use crate::rpc::common::{EmptyParams, OkResult, page};
 use crate::rpc::context::SessionCookie;
 use crate::rpc::{Action, Ctx, RpcError, RpcResult};
 use crate::sockets::{self, CLOSE_REVOKED, SocketKey};
@@ -234,8 +234,8 @@ impl Action for List {
 
     async fn run(&self, ctx: &mut Ctx, p: ListAccountsParams) -> RpcResult<AccountPage> {
         let limit = i64::from(p.limit.unwrap_or(100));
-        let accounts = accounts::list(ctx.conn().await?, p.cursor, limit).await?;
-        let next_cursor = if accounts.len() as i64 == limit { accounts.last().map(|a| a.id) } else { None };
+        let accounts = accounts::list(ctx.conn().await?, p.cursor, limit + 1).await?;
+        let (accounts, next_cursor) = page(accounts, limit, |a| a.id);
         Ok(AccountPage { accounts, next_cursor })
     }
 }
