@@ -24,6 +24,7 @@ backend_tests!(
     accept_races_revoking_the_permit_it_renews,
     sibling_offers_accepted_at_once,
     concurrent_offers_keep_one_pending_offer_per_grantor,
+    two_instances_sweeping_at_once_expire_each_offer_once,
 );
 
 const ROUNDS: usize = 25;
@@ -372,4 +373,40 @@ async fn concurrent_offers_keep_one_pending_offer_per_grantor(backend: Backend) 
         assert_chain_intact(&admin).await;
     }
     eprintln!("{backend:?} concurrent offers: {ROUNDS} rounds in {:?}", started.elapsed());
+}
+
+/// Two server instances on one database sweep the same backlog of expired offers (more
+/// than one batch) at the same moment: every offer is expired exactly once, both parties
+/// are told once per offer, and neither sweep fails (their locks are taken in one order).
+async fn two_instances_sweeping_at_once_expire_each_offer_once(backend: Backend) {
+    const OFFERS: usize = 130;
+    let Some(cast) = cast(backend, 0).await else { return };
+    let other = cast.server.another_instance().await;
+    for i in 0..OFFERS {
+        let params = json!({"to_account_id": id(&cast.bob), "role": "approver", "scope_id": format!("org:acme/store:s{i}"),
+                            "expires_at": cast.server.clock.now() + chrono::Duration::hours(1)});
+        cast.admin.ok("permit_offer_create", params).await;
+    }
+    for clock in [&cast.server.clock, &other.clock] {
+        clock.advance(std::time::Duration::from_secs(2 * 3600));
+    }
+    let (here, there) = tokio::join!(
+        countersign::offers::expiry::sweep(&cast.server.app),
+        countersign::offers::expiry::sweep(&other.app)
+    );
+    assert_eq!(here.unwrap() + there.unwrap(), OFFERS, "each offer expires once, whichever instance does it");
+    let admin = cast.server.login("admin", PASSWORD).await;
+    let bob = cast.server.login("bob", PASSWORD).await;
+    for party in [&admin, &bob] {
+        let listed = party.ok("notifications_list", json!({"limit": 500})).await["notifications"].clone();
+        let expired: Vec<&Value> =
+            listed.as_array().unwrap().iter().filter(|n| n["type"] == "permit_offer_expired").collect();
+        let mut ids: Vec<&Value> = expired.iter().map(|n| &n["data"]["offer"]["id"]).collect();
+        ids.sort_by_key(|id| id.to_string());
+        ids.dedup();
+        assert_eq!((expired.len(), ids.len()), (OFFERS, OFFERS), "one notice per offer for each party");
+    }
+    let history = bob.ok("permit_offer_history", json!({"limit": 500})).await["offers"].clone();
+    assert!(history.as_array().unwrap().iter().all(|o| o["status"] == "expired"), "{history}");
+    assert_eq!(admin.ok("audit_verify", json!({})).await["ok"], true);
 }

@@ -76,8 +76,13 @@ impl PermitKey<'_> {
     /// this key: grants, revocations, offers and their answers. Call it before reading
     /// what the change depends on.
     pub async fn lock(&self, conn: ConnRef<'_>) -> RpcResult<()> {
-        let key = format!("permit/{}/{}/{}", self.account_id, self.role, self.scope.unwrap_or(""));
-        Ok(db::lock_key(conn, &key).await?)
+        Ok(db::lock_key(conn, &self.lock_name()).await?)
+    }
+
+    /// The name of its lock. A transaction that takes several takes them in this order,
+    /// so two such transactions cannot deadlock.
+    pub fn lock_name(&self) -> String {
+        format!("permit/{}/{}/{}", self.account_id, self.role, self.scope.unwrap_or(""))
     }
 }
 

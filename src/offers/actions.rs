@@ -157,8 +157,7 @@ impl Action for Accept {
         let (permit, replaced) = permits::grant(ctx.conn().await?, new, now).await?;
         let accepted = Resolution { status: OfferStatus::Accepted, decline_reason: None, permit_id: Some(permit.id) };
         let offer = resolve(ctx, offer.id, accepted).await?;
-        let key = PermitKey { account_id: recipient.account_id, role: &offer.role, scope };
-        let superseded = supersede(ctx, &key, Some(offer.id), "sibling_accepted", offer.id).await?;
+        let superseded = supersede(ctx, &offer.permit_key(), Some(offer.id), "sibling_accepted", offer.id).await?;
         let event = AuditEvent::success(Self::METHOD)
             .target(offer.from_account_id)
             .scope(offer.scope_id.clone())

@@ -9,7 +9,6 @@ use serde_json::json;
 use super::store::{self, Offer};
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::authz::permits::PermitKey;
 use crate::rpc::{Ctx, RpcResult};
 
 /// Offers expired per transaction (a backlog is worked through in batches).
@@ -21,12 +20,12 @@ pub async fn sweep(app: &Arc<App>) -> RpcResult<usize> {
     loop {
         let mut ctx = Ctx::system(app.clone());
         let now = ctx.now();
-        let due = store::due(ctx.conn().await?, now, BATCH).await?;
+        let mut due = store::due(ctx.conn().await?, now, BATCH).await?;
+        // Locks in one order: instances sweeping the same backlog at once cannot deadlock.
+        due.sort_by_cached_key(|o| o.permit_key().lock_name());
         let mut expired = 0;
         for offer in &due {
-            let key =
-                PermitKey { account_id: offer.to_account_id, role: &offer.role, scope: offer.scope_id.as_deref() };
-            key.lock(ctx.conn().await?).await?;
+            offer.permit_key().lock(ctx.conn().await?).await?;
             if expire(&mut ctx, offer).await? {
                 expired += 1;
             }

@@ -55,8 +55,7 @@ pub async fn pending_for(ctx: &mut Ctx, offer_id: Uuid, party: Party) -> RpcResu
     if entitled != caller {
         return Err(RpcError::not_found());
     }
-    let key = PermitKey { account_id: offer.to_account_id, role: &offer.role, scope: offer.scope_id.as_deref() };
-    key.lock(ctx.conn().await?).await?;
+    offer.permit_key().lock(ctx.conn().await?).await?;
     // Re-read under the lock: a racing accept, retract or revocation may have ended it.
     let offer = store::find(ctx.conn().await?, offer_id).await?.ok_or_else(RpcError::not_found)?;
     let expired =

@@ -78,6 +78,13 @@ pub struct Offer {
     pub cause_id: Option<Uuid>,
 }
 
+impl Offer {
+    /// What its answers lock and what accepting it grants: recipient, role, scope.
+    pub fn permit_key(&self) -> PermitKey<'_> {
+        PermitKey { account_id: self.to_account_id, role: &self.role, scope: self.scope_id.as_deref() }
+    }
+}
+
 const COLUMNS: &str = "id, from_account_id, from_actor_id, to_account_id, role, scope_id, message, status, \
                        created_at, expires_at, resolved_at, decline_reason, permit_id, superseded_reason, cause_id";
 
