@@ -40,7 +40,7 @@ pub async fn sweep(app: &Arc<App>) -> RpcResult<usize> {
 
 /// Marks `offer` expired if it is still pending and past its expiry, with its audit row
 /// and both parties' notifications; `false` when it was answered or renewed meanwhile.
-/// The caller holds the offer's [`PermitKey`] lock.
+/// The caller holds the offer's [`Offer::permit_key`] lock.
 pub async fn expire(ctx: &mut Ctx, offer: &Offer) -> RpcResult<bool> {
     let now = ctx.now();
     let Some(offer) = store::expire(ctx.conn().await?, offer.id, now).await? else { return Ok(false) };
