@@ -74,3 +74,68 @@ pub fn permissions(roles: &Roles, permits: &[Permit]) -> BTreeMap<String, Vec<St
     }
     map.into_iter().map(|(k, verbs)| (k, verbs.into_iter().collect())).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn permit(role: &str, scope: Option<&str>) -> Permit {
+        Permit {
+            id: Uuid::now_v7(),
+            actor_id: Uuid::nil(),
+            account_id: Uuid::nil(),
+            role: role.to_owned(),
+            scope_id: scope.map(str::to_owned),
+            granted_by: None,
+            source_offer_id: None,
+            created_at: Utc::now(),
+            expires_at: None,
+            revoked_at: None,
+            revoked_by: None,
+            revoked_reason: None,
+        }
+    }
+
+    fn roles() -> Roles {
+        let config = Config::embedded();
+        Roles::new(&config.roles, &config.kinds).unwrap()
+    }
+
+    #[test]
+    fn the_map_merges_verbs_per_resource_and_scope() {
+        let held = [permit("principal", Some("unit:CF1234")), permit("buyer", None), permit("retired_role", None)];
+        let map = serde_json::to_value(permissions(&roles(), &held)).unwrap();
+        assert_eq!(
+            map,
+            json!({"module.status/unit:CF1234": ["edit"], "modules/unit:CF1234": ["edit", "view"], "purchase": ["execute-own"]})
+        );
+        let scoped_admin = [permit("admin", Some("org:acme")), permit("buyer", None)];
+        assert_eq!(permissions(&roles(), &scoped_admin)["*/org:acme"], ["*"]);
+        let admin = [permit("buyer", None), permit("admin", None)];
+        assert_eq!(serde_json::to_value(permissions(&roles(), &admin)).unwrap(), json!({"*": ["*"]}));
+    }
+
+    #[test]
+    fn reach_is_everywhere_for_a_global_permit_else_the_scopes() {
+        let roles = roles();
+        let scoped = [permit("manager", Some("org:b")), permit("manager", Some("org:a")), permit("member", None)];
+        assert_eq!(reach(&roles, &scoped, "view", "audit"), Reach::Scopes(vec!["org:a".into(), "org:b".into()]));
+        assert!(reach(&roles, &scoped, "check", "permissions").is_nowhere());
+        let global = [permit("manager", Some("org:a")), permit("manager", None)];
+        assert_eq!(reach(&roles, &global, "view", "audit"), Reach::Everywhere);
+    }
+
+    #[test]
+    fn only_the_role_or_admin_at_or_above_the_scope_hands_out() {
+        let held = [permit("approver", Some("org:acme"))];
+        assert!(may_hand_out(&held, "approver", Some("org:acme/store:berlin")));
+        assert!(!may_hand_out(&held, "approver", None));
+        assert!(!may_hand_out(&held, "operator", Some("org:acme")));
+        assert!(may_hand_out(&[permit("admin", None)], "operator", Some("org:x")));
+    }
+}
