@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::authz::{ADMIN, KEEPER, Permit, permits};
+use crate::authz::{ADMIN, KEEPER, Permit};
 use crate::rpc::{Credentials, RpcResult};
 use crate::sockets::SocketKey;
 
@@ -73,12 +73,13 @@ impl Principal {
     }
 }
 
-/// Who the credentials belong to before roles are read.
+/// Who the credentials belong to, and the permits they hold now.
 pub(crate) struct Resolved {
     pub account_id: Uuid,
     pub actor_id: Uuid,
     pub username: String,
     pub via: Via,
+    pub permits: Vec<Permit>,
 }
 
 /// Resolves credentials to a principal; `None` when absent, unknown, expired or revoked.
@@ -90,8 +91,7 @@ pub async fn authenticate(app: &App, credentials: &Credentials) -> RpcResult<Opt
         Credentials::Bearer(token) => tokens::resolve(app, token, now).await?,
     };
     let Some(resolved) = resolved else { return Ok(None) };
-    let mut conn = app.db.read().await?;
-    let permits = permits::active(conn.conn(), resolved.actor_id, now).await?;
+    let permits = resolved.permits;
     let global = |role: &str| permits.iter().any(|p| p.role == role && p.scope_id.is_none());
     Ok(Some(Principal {
         account_id: resolved.account_id,

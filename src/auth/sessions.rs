@@ -11,6 +11,7 @@ use super::accounts::DEFAULT_ACTOR;
 use super::secret::{hash_token, new_token};
 use super::{Resolved, Via};
 use crate::app::App;
+use crate::authz::permits::{JOIN_UNREVOKED, JOINED_COLUMNS, JOINED_ORDER, JoinedPermit};
 use crate::db::ConnRef;
 use crate::on_conn;
 use crate::rpc::RpcResult;
@@ -51,6 +52,8 @@ pub async fn create(conn: ConnRef<'_>, account_id: Uuid, ttl: Duration, now: Dat
 }
 
 /// Looks a session token up; renews its expiry when it was last seen over a minute ago.
+/// Looks a session token up, with its account's active permits (one query); renews its
+/// expiry when it was last seen over a minute ago.
 pub(crate) async fn resolve(app: &App, token: &str, now: DateTime<Utc>) -> RpcResult<Option<Resolved>> {
     #[derive(sqlx::FromRow)]
     struct Row {
@@ -60,34 +63,33 @@ pub(crate) async fn resolve(app: &App, token: &str, now: DateTime<Utc>) -> RpcRe
         username: String,
         last_seen_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        #[sqlx(flatten)]
+        permit: JoinedPermit,
     }
     let sql = format!(
-        "SELECT s.id, s.account_id, s.last_seen_at, s.expires_at, a.username, \
-               {DEFAULT_ACTOR} \
-               FROM sessions s JOIN accounts a ON a.id = s.account_id \
-               WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND a.disabled_at IS NULL"
+        "SELECT s.id, s.account_id, s.last_seen_at, s.expires_at, a.username, {DEFAULT_ACTOR}, {JOINED_COLUMNS} \
+               FROM sessions s JOIN accounts a ON a.id = s.account_id {JOIN_UNREVOKED} \
+               WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND a.disabled_at IS NULL {JOINED_ORDER}"
     );
-    let row: Option<Row> = {
+    let rows: Vec<Row> = {
         let mut conn = app.db.read().await?;
-        on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(hash_token(token)).fetch_optional(&mut *c).await)?
+        on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(hash_token(token)).fetch_all(&mut *c).await)?
     };
-    let Some(row) = row.filter(|r| r.expires_at > now) else { return Ok(None) };
+    let Some(first) = rows.first().filter(|r| r.expires_at > now) else { return Ok(None) };
+    let (id, account_id, actor_id, last_seen_at) = (first.id, first.account_id, first.actor_id, first.last_seen_at);
+    let username = first.username.clone();
     let mut renewed_until = None;
-    if now - row.last_seen_at >= RENEW_EVERY {
+    if now - last_seen_at >= RENEW_EVERY {
         let expires_at = now + ttl(app);
         let mut tx = app.db.begin_write().await?;
         on_conn!(tx.conn(), c => sqlx::query(
             "UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id = $3 AND revoked_at IS NULL")
-            .bind(now).bind(expires_at).bind(row.id).execute(&mut *c).await.map(|_| ()))?;
+            .bind(now).bind(expires_at).bind(id).execute(&mut *c).await.map(|_| ()))?;
         tx.commit().await?;
         renewed_until = Some(expires_at);
     }
-    Ok(Some(Resolved {
-        account_id: row.account_id,
-        actor_id: row.actor_id,
-        username: row.username,
-        via: Via::Session { id: row.id, renewed_until },
-    }))
+    let permits = rows.into_iter().filter_map(|r| r.permit.active(account_id, actor_id, now)).collect();
+    Ok(Some(Resolved { account_id, actor_id, username, via: Via::Session { id, renewed_until }, permits }))
 }
 
 /// The account's live sessions, newest first.

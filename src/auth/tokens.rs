@@ -11,6 +11,7 @@ use super::accounts::DEFAULT_ACTOR;
 use super::secret::{API_TOKEN_PREFIX, hash_token, new_token};
 use super::{Resolved, Via};
 use crate::app::App;
+use crate::authz::permits::{JOIN_UNREVOKED, JOINED_COLUMNS, JOINED_ORDER, JoinedPermit};
 use crate::db::ConnRef;
 use crate::on_conn;
 use crate::rpc::RpcResult;
@@ -80,7 +81,8 @@ pub async fn create(
     Ok((token, secret))
 }
 
-/// Looks a bearer secret up; notes when it was last used (at most once a minute).
+/// Looks a bearer secret up, with its account's active permits (one query); notes when
+/// it was last used (at most once a minute).
 pub(crate) async fn resolve(app: &App, secret: &str, now: DateTime<Utc>) -> RpcResult<Option<Resolved>> {
     #[derive(sqlx::FromRow)]
     struct Found {
@@ -91,31 +93,31 @@ pub(crate) async fn resolve(app: &App, secret: &str, now: DateTime<Utc>) -> RpcR
         methods: Option<String>,
         expires_at: Option<DateTime<Utc>>,
         last_used_at: Option<DateTime<Utc>>,
+        #[sqlx(flatten)]
+        permit: JoinedPermit,
     }
     let sql = format!(
-        "SELECT t.id, t.account_id, t.methods, t.expires_at, t.last_used_at, a.username, \
-               {DEFAULT_ACTOR} \
-               FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
-               WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND a.disabled_at IS NULL"
+        "SELECT t.id, t.account_id, t.methods, t.expires_at, t.last_used_at, a.username, {DEFAULT_ACTOR}, \
+               {JOINED_COLUMNS} \
+               FROM api_tokens t JOIN accounts a ON a.id = t.account_id {JOIN_UNREVOKED} \
+               WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND a.disabled_at IS NULL {JOINED_ORDER}"
     );
-    let found: Option<Found> = {
+    let rows: Vec<Found> = {
         let mut conn = app.db.read().await?;
-        on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(hash_token(secret)).fetch_optional(&mut *c).await)?
+        on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(hash_token(secret)).fetch_all(&mut *c).await)?
     };
-    let Some(found) = found.filter(|f| f.expires_at.is_none_or(|at| at > now)) else { return Ok(None) };
-    if found.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
+    let Some(first) = rows.first().filter(|f| f.expires_at.is_none_or(|at| at > now)) else { return Ok(None) };
+    let (id, account_id, actor_id, last_used_at) = (first.id, first.account_id, first.actor_id, first.last_used_at);
+    let username = first.username.clone();
+    let methods = first.methods.as_deref().map(|m| serde_json::from_str(m).unwrap_or_default());
+    if last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
         let mut tx = app.db.begin_write().await?;
         on_conn!(tx.conn(), c => sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-            .bind(now).bind(found.id).execute(&mut *c).await.map(|_| ()))?;
+            .bind(now).bind(id).execute(&mut *c).await.map(|_| ()))?;
         tx.commit().await?;
     }
-    let methods = found.methods.map(|m| serde_json::from_str(&m).unwrap_or_default());
-    Ok(Some(Resolved {
-        account_id: found.account_id,
-        actor_id: found.actor_id,
-        username: found.username,
-        via: Via::Token { id: found.id, methods },
-    }))
+    let permits = rows.into_iter().filter_map(|r| r.permit.active(account_id, actor_id, now)).collect();
+    Ok(Some(Resolved { account_id, actor_id, username, via: Via::Token { id, methods }, permits }))
 }
 
 /// The account's tokens that are not revoked, newest first.

@@ -42,20 +42,59 @@ impl Permit {
 const COLUMNS: &str = "id, actor_id, account_id, role, scope_id, granted_by, source_offer_id, created_at, \
                        expires_at, revoked_at, revoked_by, revoked_reason";
 
-/// The permits of `actor_id` that grant something now: not revoked, not expired.
-pub async fn active(conn: ConnRef<'_>, actor_id: Uuid, now: DateTime<Utc>) -> RpcResult<Vec<Permit>> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM permits WHERE actor_id = $1 AND revoked_at IS NULL ORDER BY created_at, id");
-    let permits: Vec<Permit> = on_conn!(conn, c => sqlx::query_as(&sql).bind(actor_id).fetch_all(&mut *c).await)?;
-    Ok(permits.into_iter().filter(|p| p.is_active(now)).collect())
-}
-
 /// The active permits of every actor of `account_id`.
 pub async fn active_of_account(conn: ConnRef<'_>, account_id: Uuid, now: DateTime<Utc>) -> RpcResult<Vec<Permit>> {
     let sql =
         format!("SELECT {COLUMNS} FROM permits WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at, id");
     let permits: Vec<Permit> = on_conn!(conn, c => sqlx::query_as(&sql).bind(account_id).fetch_all(&mut *c).await)?;
     Ok(permits.into_iter().filter(|p| p.is_active(now)).collect())
+}
+
+/// Select-list items for the permits joined as `p` by [`JOIN_UNREVOKED`]: one row per
+/// permit, all `p_…` columns null when the account holds none. Lets a credential lookup
+/// read the caller's permits in the same query.
+pub const JOINED_COLUMNS: &str = "p.id AS p_id, p.actor_id AS p_actor_id, p.role AS p_role, \
+    p.scope_id AS p_scope_id, p.granted_by AS p_granted_by, p.source_offer_id AS p_source_offer_id, \
+    p.created_at AS p_created_at, p.expires_at AS p_expires_at";
+
+/// Joins the unrevoked permits of the account aliased `a`; order by [`JOINED_ORDER`].
+pub const JOIN_UNREVOKED: &str = "LEFT JOIN permits p ON p.account_id = a.id AND p.revoked_at IS NULL";
+
+/// Permits in grant order, oldest first.
+pub const JOINED_ORDER: &str = "ORDER BY p.created_at, p.id";
+
+/// The [`JOINED_COLUMNS`] of one row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct JoinedPermit {
+    p_id: Option<Uuid>,
+    p_actor_id: Option<Uuid>,
+    p_role: Option<String>,
+    p_scope_id: Option<String>,
+    p_granted_by: Option<Uuid>,
+    p_source_offer_id: Option<Uuid>,
+    p_created_at: Option<DateTime<Utc>>,
+    p_expires_at: Option<DateTime<Utc>>,
+}
+
+impl JoinedPermit {
+    /// The row's permit, when it has one held by `actor_id` and active at `now`.
+    pub fn active(self, account_id: Uuid, actor_id: Uuid, now: DateTime<Utc>) -> Option<Permit> {
+        let permit = Permit {
+            id: self.p_id?,
+            actor_id: self.p_actor_id.filter(|id| *id == actor_id)?,
+            account_id,
+            role: self.p_role?,
+            scope_id: self.p_scope_id,
+            granted_by: self.p_granted_by,
+            source_offer_id: self.p_source_offer_id,
+            created_at: self.p_created_at?,
+            expires_at: self.p_expires_at,
+            revoked_at: None,
+            revoked_by: None,
+            revoked_reason: None,
+        };
+        permit.is_active(now).then_some(permit)
+    }
 }
 
 pub async fn find(conn: ConnRef<'_>, id: Uuid) -> RpcResult<Option<Permit>> {
