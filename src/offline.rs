@@ -13,7 +13,7 @@ use crate::auth::accounts::{self, Account};
 use crate::auth::tokens::{self, TokenInfo};
 use crate::auth::{bootstrap, password};
 use crate::authz::permits::{self, NewPermit, Permit, PermitKey};
-use crate::authz::{Roles, scope};
+use crate::authz::{self, Roles, scope};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
@@ -104,15 +104,10 @@ pub async fn grant_permit(
     let now = Clock::default().now();
     let roles = Roles::new(&config.roles, &config.kinds)
         .map_err(|(key, reason)| RpcError::validation("bad_config").message(format!("{key}: {reason}")))?;
-    let known =
-        roles.get(role).ok_or_else(|| RpcError::validation("unknown_role").message(format!("no role {role}")))?;
     if scope.is_some_and(|s| !scope::is_valid(s)) {
         return Err(RpcError::validation("invalid_scope").message("scopes look like org:acme/store:berlin"));
     }
-    if !known.applies_at(scope) {
-        return Err(RpcError::validation("scope_not_applicable")
-            .message(format!("{role} may only be held at scopes of kind: {}", known.info.scopes.join(", "))));
-    }
+    roles.named(role)?.check_scope(scope)?;
     let mut tx = db.begin_write().await?;
     let found = accounts::find_for_login(tx.conn(), username)
         .await?
@@ -129,11 +124,8 @@ pub async fn grant_permit(
         expires_at,
     };
     let (permit, replaced) = permits::grant(tx.conn(), new, now).await?;
-    let event = AuditEvent::success("permit_grant")
-        .target(permit.account_id)
-        .scope(permit.scope_id.clone())
-        .subject(permit.id)
-        .data(json!({ "via": "cli", "role": role, "expires_at": expires_at, "replaced_permit_id": replaced }));
+    let mut event = authz::grant_event(&permit, replaced);
+    event.data["via"] = json!("cli");
     audit::append(tx.conn(), event, &cli_origin(), now).await?;
     notify::push(tx.conn(), permit.account_id, "permit_granted", &json!({ "permit": permit }), now).await?;
     notify::announce(tx.conn(), permit.account_id).await?;

@@ -16,7 +16,7 @@ use super::{ADMIN, access};
 use crate::audit::AuditEvent;
 use crate::auth::accounts;
 use crate::offers;
-use crate::rpc::common::EmptyParams;
+use crate::rpc::common::{EmptyParams, check_future};
 use crate::rpc::{Action, Ctx, RpcError, RpcResult};
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -174,12 +174,7 @@ impl Action for PermitGrant {
             expires_at: p.expires_at,
         };
         let (permit, replaced) = permits::grant(ctx.conn().await?, new, now).await?;
-        let event = AuditEvent::success(Self::METHOD)
-            .target(permit.account_id)
-            .scope(permit.scope_id.clone())
-            .subject(permit.id)
-            .data(json!({ "role": permit.role, "expires_at": permit.expires_at, "replaced_permit_id": replaced }));
-        ctx.audit(event).await?;
+        ctx.audit(super::grant_event(&permit, replaced)).await?;
         ctx.notify(permit.account_id, "permit_granted", json!({ "permit": permit })).await?;
         Ok(PermitResult { permit })
     }
@@ -243,12 +238,4 @@ impl Action for PermitRevoke {
         ctx.notify(permit.account_id, "permit_revoked", json!({ "permit": permit })).await?;
         Ok(PermitRevoked { permit, superseded_offer_ids: superseded })
     }
-}
-
-/// `validation_error/expiry_in_past` unless `expires_at` is absent or after `now`.
-pub fn check_future(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> RpcResult<()> {
-    if expires_at.is_some_and(|at| at <= now) {
-        return Err(RpcError::validation("expiry_in_past").message("expires_at must be in the future."));
-    }
-    Ok(())
 }

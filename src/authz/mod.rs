@@ -21,9 +21,21 @@ pub mod scope;
 pub use permits::Permit;
 pub use roles::{ADMIN, KEEPER, Roles};
 
+use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::AuditEvent;
 use crate::rpc::{Ctx, RpcError, RpcResult};
+
+/// The audit row of a grant (by `permit_grant` or by the CLI), naming the permit it
+/// replaced, if any.
+pub fn grant_event(permit: &Permit, replaced: Option<Uuid>) -> AuditEvent {
+    AuditEvent::success("permit_grant")
+        .target(permit.account_id)
+        .scope(permit.scope_id.clone())
+        .subject(permit.id)
+        .data(json!({ "role": permit.role, "expires_at": permit.expires_at, "replaced_permit_id": replaced }))
+}
 
 /// The account a listing is about: the caller's own when `requested` is absent; another
 /// account's only for admins (`forbidden` otherwise, whether or not it exists), and

@@ -50,6 +50,17 @@ impl Role {
         let kinds = &self.info.scopes;
         kinds.is_empty() || scope.is_some_and(|s| kinds.iter().any(|k| k == super::scope::kind(s)))
     }
+
+    /// `validation_error/scope_not_applicable` unless it may be held at `scope`.
+    pub fn check_scope(&self, scope: Option<&str>) -> RpcResult<()> {
+        if self.applies_at(scope) {
+            return Ok(());
+        }
+        let kinds = &self.info.scopes;
+        Err(RpcError::validation("scope_not_applicable")
+            .message(format!("{} may only be held at scopes of kind: {}", self.info.name, kinds.join(", ")))
+            .with("scopes", kinds.clone()))
+    }
 }
 
 /// Every configured role, by name.
@@ -92,18 +103,19 @@ impl Roles {
     /// `scope`: `validation_error/unknown_role`, `forbidden/role_not_grantable` or
     /// `validation_error/scope_not_applicable` otherwise.
     pub fn grantable(&self, name: &str, scope: Option<&str>) -> RpcResult<&Role> {
-        let role = self.get(name).ok_or_else(|| {
-            RpcError::validation("unknown_role").message("No such role; role_list names them.").with("role", name)
-        })?;
+        let role = self.named(name)?;
         if !role.info.web_grantable {
             return Err(RpcError::forbidden("role_not_grantable"));
         }
-        if !role.applies_at(scope) {
-            return Err(RpcError::validation("scope_not_applicable")
-                .message(format!("{name} may only be held at scopes of kind: {}", role.info.scopes.join(", ")))
-                .with("scopes", role.info.scopes.clone()));
-        }
+        role.check_scope(scope)?;
         Ok(role)
+    }
+
+    /// The role named `name`; `validation_error/unknown_role` when none is configured.
+    pub fn named(&self, name: &str) -> RpcResult<&Role> {
+        self.get(name).ok_or_else(|| {
+            RpcError::validation("unknown_role").message("No such role; role_list names them.").with("role", name)
+        })
     }
 
     /// Every role, by name.

@@ -10,11 +10,10 @@ use super::store::{self, Offer, OfferStatus, Resolution};
 use super::{Party, expiry, pending_for, supersede};
 use crate::audit::AuditEvent;
 use crate::auth::accounts;
-use crate::authz::actions::check_future;
 use crate::authz::permits::{self, NewPermit, Permit, PermitKey};
 use crate::authz::scope::{SCOPE_MAX_LENGTH, SCOPE_PATTERN};
 use crate::authz::{access, account_in_view};
-use crate::rpc::common::page;
+use crate::rpc::common::{check_future, page};
 use crate::rpc::{Action, Ctx, RpcError, RpcResult};
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -1,7 +1,10 @@
 //! Params and results shared by many actions.
 
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use super::{RpcError, RpcResult};
 
 /// No params.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -18,6 +21,14 @@ impl OkResult {
     pub fn ok() -> OkResult {
         OkResult { ok: true }
     }
+}
+
+/// `validation_error/expiry_in_past` unless `expires_at` is absent or after `now`.
+pub fn check_future(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> RpcResult<()> {
+    if expires_at.is_some_and(|at| at <= now) {
+        return Err(RpcError::validation("expiry_in_past").message("expires_at must be in the future."));
+    }
+    Ok(())
 }
 
 /// One page of a listing. Fetch `limit + 1` rows: the page is the first `limit`, and the

@@ -10,7 +10,7 @@ use super::account::close_after_commit;
 use crate::audit::AuditEvent;
 use crate::auth::Via;
 use crate::auth::tokens::{self, TokenInfo};
-use crate::rpc::common::{EmptyParams, OkResult};
+use crate::rpc::common::{EmptyParams, OkResult, check_future};
 use crate::rpc::{Action, Ctx, RpcError, RpcResult};
 use crate::sockets::SocketKey;
 
@@ -45,9 +45,7 @@ impl Action for Create {
     async fn run(&self, ctx: &mut Ctx, p: TokenCreateParams) -> RpcResult<TokenCreated> {
         let principal = ctx.require_principal()?.clone();
         let now = ctx.now();
-        if p.expires_at.is_some_and(|at| at <= now) {
-            return Err(RpcError::validation("expiry_in_past").message("expires_at must be in the future."));
-        }
+        check_future(p.expires_at, now)?;
         let mut methods = p.methods;
         if let Some(methods) = &mut methods {
             methods.sort();
