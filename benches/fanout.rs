@@ -171,7 +171,7 @@ async fn run_backend(backend: &Backend, settings: &Settings) -> anyhow::Result<V
     let dir = tempfile::tempdir()?;
     let server = Server::start(backend, dir.path()).await.context("countersign does not start")?;
     eprintln!("{}: countersign on {}", backend.name(), server.running.addr);
-    let accounts = server::seed(server.app(), ACCOUNTS).await.context("cannot create the accounts")?;
+    let accounts = server::seed(server.env(), ACCOUNTS).await.context("cannot create the accounts")?;
     let mut rows = Vec::with_capacity(settings.sockets.len());
     for &sockets in &settings.sockets {
         eprintln!("{}: {sockets} sockets", backend.name());
@@ -198,11 +198,11 @@ async fn run_case(
     let plan_path = dir.join(format!("plan-{sockets}.json"));
     std::fs::write(&plan_path, serde_json::to_vec(&plan)?)?;
 
-    server::wait_for_sockets(server.app(), 0, SOCKETS_TIMEOUT).await?;
+    server::wait_for_sockets(server.env(), 0, SOCKETS_TIMEOUT).await?;
     let before = sys::settled_rss(SETTLE).await?;
     let mut client = child::Client::spawn(&plan_path)?;
     let opened: Opened = client.expect(proto::TAG_OPENED).await?;
-    server::wait_for_sockets(server.app(), sockets, SOCKETS_TIMEOUT).await?;
+    server::wait_for_sockets(server.env(), sockets, SOCKETS_TIMEOUT).await?;
     let after = sys::settled_rss(SETTLE).await?;
     client.go().await?;
     let delivery: Delivery = client.expect(proto::TAG_RESULT).await?;

@@ -136,7 +136,7 @@ async fn bench(plan: Plan) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let ours = servers::start_countersign(dir.path()).await.context("countersign does not start")?;
     let (echo_addr, echo) = servers::start_echo().await.context("the jsonrpsee baseline does not start")?;
-    let token = servers::signed_in_token(&ours.app).await.context("cannot sign the bench account in")?;
+    let token = servers::signed_in_token(&ours.api.env).await.context("cannot sign the bench account in")?;
     let addrs = Addrs { ours: ours.addr, echo: echo_addr, token };
     eprintln!("countersign on {}, jsonrpsee echo on {}; {plan:?}, {ROUNDS} rounds", addrs.ours, addrs.echo);
 

@@ -1,40 +1,73 @@
-//! The shared state of a running server, built once by `server.rs` and handed to every
-//! transport and every call.
+//! Assembly: configuration → bound API → database → environment → [`Api`]. The server
+//! (`server.rs`) and the command line's changes (`offline.rs`) are both built here, so
+//! they run the same parts with the same checks. Nothing below this layer holds the whole.
 
 use std::sync::Arc;
 
-use serde_json::Value;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use anyhow::Context as _;
 
-use crate::auth::login_limits::LoginLimits;
-use crate::authz::Roles;
+use crate::call::{Env, Handler};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
-use crate::metrics::Metrics;
-use crate::notify::hub::Hub;
-use crate::rpc::ratelimit::RateLimits;
-use crate::rpc::registry::Registry;
-use crate::sockets::Sockets;
+use crate::rpc::spec::{self, ActionSpec};
+use crate::rpc::{self, Api, Bound};
+use crate::{handlers, notices};
 
-pub struct App {
-    pub config: Config,
-    pub db: Db,
-    pub clock: Clock,
-    pub registry: Registry,
-    /// The configured roles, compiled.
-    pub roles: Roles,
-    /// The OpenRPC document, built once from the registry.
-    pub openrpc: Value,
-    pub metrics: Metrics,
-    pub rate_limits: RateLimits,
-    pub login_limits: LoginLimits,
-    pub sockets: Arc<Sockets>,
-    /// Wakes notification subscribers after a commit.
-    pub hub: Arc<Hub>,
-    /// Cancelled when the server begins a graceful shutdown.
-    pub shutdown: CancellationToken,
-    /// Long-lived connection tasks (WebSockets) that shutdown waits for.
-    pub connections: TaskTracker,
+/// Actions added to the built-in ones (tests and benchmarks register doubles this way;
+/// they pass through the same declaration parser and the same binding checks).
+#[derive(Default)]
+pub struct Extra {
+    pub specs: Vec<ActionSpec>,
+    pub handlers: Vec<Box<dyn Handler>>,
+}
+
+/// Binds the built-in declarations (plus `extra`) to their handlers, with the OpenRPC
+/// document and the notification catalogue: everything `countersign schemas` writes.
+pub fn bind(config: &Config, extra: Extra) -> anyhow::Result<Bound> {
+    let mut specs = spec::builtin()?;
+    specs.extend(extra.specs);
+    let mut all = handlers::all();
+    all.extend(extra.handlers);
+    Ok(rpc::bind(specs, all, notices::all(), config.rate_limits.keys())?)
+}
+
+/// Binds the API, opens and migrates the database, and builds the environment.
+pub async fn assemble(config: Config, extra: Extra, clock: Clock) -> anyhow::Result<Arc<Api>> {
+    let bound = bind(&config, extra)?;
+    let db = Db::connect(&config.server.database_url)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(&config.server.database_url)))?;
+    db.migrate().await.context("cannot migrate the database")?;
+    let methods = bound.registry.iter().map(|action| action.spec.method.clone()).collect();
+    let env = Arc::new(Env::new(config, db, clock, methods));
+    Ok(Arc::new(Api::new(env, bound)))
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("sqlite://countersign.db"), "sqlite://countersign.db");
+    }
+
+    #[test]
+    fn builtin_declarations_bind_to_builtin_handlers() {
+        bind(&Config::embedded(), Extra::default()).unwrap();
+    }
 }

@@ -11,33 +11,40 @@
 //!   → transport encodes the result or the error
 //! ```
 //!
-//! Module map:
-//! - [`transport`]: HTTP, WebSocket, health, metrics — thin adapters;
-//! - [`rpc`]: declarations, registry, pipeline, context, the one error type;
-//! - [`auth`]: identity — accounts, sessions, API tokens, bootstrap, login limits;
-//! - [`authz`]: roles, scopes, permits and what they allow;
-//! - [`offers`]: permit offers — consentful grants;
-//! - [`audit`]: the hash-chained audit log and its one writer;
-//! - [`notify`]: durable per-account notification streams, the hub, subscriptions;
-//! - [`sockets`]: open WebSockets as domains see them (revocation, subscriptions);
-//! - [`db`]: SQLite and PostgreSQL pools and the one transaction helper;
-//! - [`config`], [`clock`], [`metrics`], [`schemas`]: supporting pieces;
-//! - [`server`]: assembles all of it; [`app`]: the shared state it builds;
-//! - [`offline`] and [`client`]: what the CLI does without a server, and its script client.
+//! Modules by layer, top to bottom; each imports only from its own layer and the layers
+//! below (docs/architecture.md, enforced by `tests/architecture.rs`):
+//! - assembly: [`app`] (builds the parts), [`server`] (runs them), [`offline`] (the CLI's
+//!   changes), [`client`] (`countersign call`);
+//! - transport: [`transport`] — HTTP, WebSocket, health, metrics;
+//! - pipeline: [`rpc`] (declarations, registry, pipeline, envelope, OpenRPC), the
+//!   catalogues [`handlers`] and [`notices`], and [`schemas`];
+//! - domains, the methods and their rules: [`auth`], [`permits`], [`offers`], [`audit`],
+//!   [`notifications`];
+//! - kernel: [`call`] — the environment, the caller, `Ctx`, the `Action` trait;
+//! - services every domain uses: [`authz`] (the authorization engine), [`audit_log`],
+//!   [`notify`], [`sockets`], [`limits`];
+//! - base: [`error`], [`db`], [`clock`], [`config`], [`metrics`].
 
 pub mod app;
 pub mod audit;
+pub mod audit_log;
 pub mod auth;
 pub mod authz;
+pub mod call;
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod error;
 pub mod handlers;
+pub mod limits;
 pub mod metrics;
+pub mod notices;
+pub mod notifications;
 pub mod notify;
 pub mod offers;
 pub mod offline;
+pub mod permits;
 pub mod rpc;
 pub mod schemas;
 pub mod server;

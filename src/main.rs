@@ -5,11 +5,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
+use countersign::app::{self, Extra, redact_url};
+use countersign::clock::Clock;
 use countersign::config::{Config, Overrides};
 use countersign::db::Db;
-use countersign::server::{self, Extra, redact_url};
-use countersign::{client, offline};
+use countersign::error::RpcError;
+use countersign::rpc::Api;
+use countersign::{client, offline, server};
 
 #[derive(Parser)]
 #[command(name = "countersign", version, about = "A JSON-RPC 2.0 action server for consequential actions.")]
@@ -141,7 +146,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // PostgreSQL's notices ("relation already exists, skipping") are not ours to show.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx::postgres::notice=warn")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -151,7 +157,11 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("countersign: {e:#}");
+            // A refused change says why exactly as the API would: the JSON-RPC error object.
+            match e.downcast_ref::<RpcError>() {
+                Some(refused) => eprintln!("{:#}", refused.to_json(None)),
+                None => eprintln!("countersign: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }
@@ -169,25 +179,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Account { command: AccountCommand::Create { username, email, admin } } => {
             let password = read_password()?;
-            let db = offline::open(&config).await?;
-            let account = offline::create_account(&config, &db, &username, email.as_deref(), password, admin).await?;
+            let api = offline_api(config).await?;
+            let account = offline::create_account(&api, &username, email.as_deref(), password, admin).await?;
             println!("{}", serde_json::to_string_pretty(&account)?);
         }
         Command::Permit { command: PermitCommand::Grant { username, role, scope, expires_at } } => {
-            let db = offline::open(&config).await?;
-            let permit = offline::grant_permit(&config, &db, &username, &role, scope.as_deref(), expires_at).await?;
+            let api = offline_api(config).await?;
+            let permit = offline::grant_permit(&api, &username, &role, scope.as_deref(), expires_at).await?;
             println!("{}", serde_json::to_string_pretty(&permit)?);
         }
         Command::Token { command: TokenCommand::Create { username, name, methods, expires_at } } => {
             let password = read_password()?;
-            let db = offline::open(&config).await?;
-            let (token, secret) = offline::create_token(&db, &username, password, &name, methods, expires_at).await?;
-            eprintln!("token {} created; the secret below is shown only once", token.id);
-            println!("{secret}");
+            let api = offline_api(config).await?;
+            let created = offline::create_token(&api, &username, password, &name, methods, expires_at).await?;
+            eprintln!("token {} created; the secret below is shown only once", created.token.id);
+            println!("{}", created.secret);
         }
         Command::Audit { command: AuditCommand::Verify } => {
-            let db = offline::open(&config).await?;
-            let report = offline::verify_audit(&db).await?;
+            let api = offline_api(config).await?;
+            let report = offline::verify_audit(&api).await?;
             match report.first_bad_seq {
                 None => println!("ok: {} rows, chain intact", report.checked),
                 Some(seq) => {
@@ -208,9 +218,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Schemas { check, dir } => {
-            let registry = server::registry(&config, Extra::default())?;
+            let bound = app::bind(&config, Extra::default())?;
             if check {
-                let stale = countersign::schemas::check(&dir, &registry)?;
+                let stale = countersign::schemas::check(&dir, &bound)?;
                 if !stale.is_empty() {
                     eprintln!("{} is out of date; run `countersign schemas` and commit:", dir.display());
                     for name in stale {
@@ -220,12 +230,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 println!("{} is up to date", dir.display());
             } else {
-                let count = countersign::schemas::write(&dir, &registry)?;
+                let count = countersign::schemas::write(&dir, &bound)?;
                 println!("wrote {count} files to {}", dir.display());
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The API the offline commands change the database through, as a server would.
+async fn offline_api(config: Config) -> anyhow::Result<Arc<Api>> {
+    app::assemble(config, Extra::default(), Clock::default()).await
 }
 
 /// Reads one line from standard input, without its line ending.

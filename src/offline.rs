@@ -1,140 +1,103 @@
-//! What the CLI does straight on the database, without a running server: create an
-//! account (the offline bootstrap), create an API token, grant a permit (the only way
-//! to make a `keeper`), verify the audit log. Each
-//! change goes through the same domain code and the same audit writer as the RPC
-//! methods, in one transaction.
+//! What the CLI changes straight on the database, without a running server: create an
+//! account (with `--admin`, the offline bootstrap), create an API token, grant a permit
+//! (the only way to make a `keeper`); and verifying the audit log.
+//!
+//! A change here is the API's change: its params pass the same method's schema
+//! ([`Api::params`]), then the same domain function runs in a [`Ctx::command_line`]
+//! context, with the same checks, audit row and notifications, in one transaction.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
-use uuid::Uuid;
+use serde_json::{Value, json};
 
-use crate::audit::{self, AuditEvent, VerifyReport};
+use crate::audit_log::{self, VerifyReport};
 use crate::auth::accounts::{self, Account};
-use crate::auth::tokens::{self, TokenInfo};
-use crate::auth::{bootstrap, password};
-use crate::authz::permits::{self, NewPermit, Permit, PermitKey};
-use crate::authz::{self, Roles, scope};
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::db::Db;
-use crate::notify;
-use crate::rpc::{RpcError, RpcResult};
+use crate::auth::actions::account::{self, CreateAccountParams};
+use crate::auth::actions::token::{self, Owner, TokenCreateParams, TokenCreated};
+use crate::auth::bootstrap::{self, NewAdmin};
+use crate::auth::password;
+use crate::authz::Permit;
+use crate::call::Ctx;
+use crate::error::{RpcError, RpcResult};
+use crate::permits::{self, Grantor, PermitGrantParams};
+use crate::rpc::Api;
 
-/// Opens and migrates the configured database.
-pub async fn open(config: &Config) -> anyhow::Result<Db> {
-    let db = Db::connect(&config.server.database_url).await?;
-    db.migrate().await?;
-    Ok(db)
-}
-
-fn cli_origin() -> audit::Origin {
-    audit::Origin { account_id: None, actor_id: None, ip: Some("cli".to_owned()), request_id: Uuid::now_v7() }
-}
-
-/// Creates an account; with `admin`, it holds the admin role and retires any pending
-/// bootstrap token (this is the offline bootstrap).
+/// Creates an account (as `account_create` does); with `admin`, it holds the admin role
+/// and retires any pending bootstrap token (this is the offline bootstrap).
 pub async fn create_account(
-    config: &Config,
-    db: &Db,
+    api: &Api,
     username: &str,
     email: Option<&str>,
     password: String,
     admin: bool,
 ) -> RpcResult<Account> {
-    let now = Clock::default().now();
-    let hash = password::hash_new(password).await?;
-    let mut tx = db.begin_write().await?;
-    let created = if admin {
-        if accounts::count(tx.conn()).await? == 0 {
-            bootstrap::consume(tx.conn(), None).await?;
-        }
-        bootstrap::create_admin(tx.conn(), username, email, &hash, now).await?
+    let params = json!({ "username": username, "password": password, "email": email });
+    let p: CreateAccountParams = api.params("account_create", named(params))?;
+    let mut ctx = Ctx::command_line(api.env.clone());
+    let account = if admin {
+        let new = NewAdmin { username: &p.username, email: p.email.as_deref(), password: p.password, token: None };
+        bootstrap::create_admin(&mut ctx, new, "account_create").await?
     } else {
-        accounts::create(tx.conn(), username, email, &hash, now).await?
+        account::create_account(&mut ctx, p, "account_create").await?.account
     };
-    let event = AuditEvent::success("account_create")
-        .target(created.account.id)
-        .subject(created.account.id)
-        .data(json!({ "via": "cli", "admin": admin }));
-    audit::append(tx.conn(), event, &cli_origin(), now).await?;
-    tx.commit().await?;
-    if admin {
-        let _ = std::fs::remove_file(bootstrap::token_path(config));
-    }
-    Ok(created.account)
+    ctx.commit().await?;
+    Ok(account)
 }
 
-/// Creates an API token for an account after checking its password.
+/// Creates an API token (as `token_create` does) for an account, after checking its
+/// password.
 pub async fn create_token(
-    db: &Db,
+    api: &Api,
     username: &str,
     password: String,
     name: &str,
     methods: Option<Vec<String>>,
     expires_at: Option<DateTime<Utc>>,
-) -> RpcResult<(TokenInfo, String)> {
-    let now = Clock::default().now();
-    let found = accounts::find_for_login(db.read().await?.conn(), username).await?;
-    let stored = found.as_ref().map(|f| f.password_hash.clone());
-    let valid = password::verify(password, stored).await?;
-    let mut tx = db.begin_write().await?;
+) -> RpcResult<TokenCreated> {
+    let params = json!({ "name": name, "methods": methods, "expires_at": expires_at });
+    let p: TokenCreateParams = api.params("token_create", named(params))?;
+    let mut ctx = Ctx::command_line(api.env.clone());
+    let found = accounts::find_for_login(ctx.reader().await?.conn(), username).await?;
+    let valid = password::verify(password, found.as_ref().map(|f| f.password_hash.clone())).await?;
     let Some(found) = found.filter(|_| valid) else {
         return Err(RpcError::unauthenticated("invalid_credentials").message("Wrong username or password."));
     };
-    let (token, secret) = tokens::create(tx.conn(), found.account.id, name, expires_at, methods, now).await?;
-    let event = AuditEvent::success("token_create")
-        .subject(token.id)
-        .data(json!({ "via": "cli", "name": token.name, "methods": token.methods, "expires_at": token.expires_at }));
-    let origin = audit::Origin { account_id: Some(found.account.id), actor_id: Some(found.actor_id), ..cli_origin() };
-    audit::append(tx.conn(), event, &origin, now).await?;
-    tx.commit().await?;
-    Ok((token, secret))
+    let owner = Owner { account_id: found.account.id, actor_id: found.actor_id, limited_to: None };
+    let created = token::create(&mut ctx, owner, p).await?;
+    ctx.commit().await?;
+    Ok(created)
 }
 
 /// Grants a configured role (any, `keeper` included) to an enabled account, at `scope`
-/// when given; the holder is notified as with `permit_grant`.
+/// when given, as `permit_grant` does: checked, audited, the holder notified.
 pub async fn grant_permit(
-    config: &Config,
-    db: &Db,
+    api: &Api,
     username: &str,
     role: &str,
     scope: Option<&str>,
     expires_at: Option<DateTime<Utc>>,
 ) -> RpcResult<Permit> {
-    let now = Clock::default().now();
-    let roles = Roles::new(&config.roles, &config.kinds)
-        .map_err(|(key, reason)| RpcError::validation("bad_config").message(format!("{key}: {reason}")))?;
-    if scope.is_some_and(|s| !scope::is_valid(s)) {
-        return Err(RpcError::validation("invalid_scope").message("scopes look like org:acme/store:berlin"));
-    }
-    roles.named(role)?.check_scope(scope)?;
-    let mut tx = db.begin_write().await?;
-    let found = accounts::find_for_login(tx.conn(), username)
+    let mut ctx = Ctx::command_line(api.env.clone());
+    let holder = accounts::find_for_login(ctx.reader().await?.conn(), username)
         .await?
         .ok_or_else(|| RpcError::not_found().message(format!("no enabled account named {username}")))?;
-    let key = PermitKey { account_id: found.account.id, role, scope };
-    key.lock(tx.conn()).await?;
-    let new = NewPermit {
-        account_id: found.account.id,
-        actor_id: found.actor_id,
-        role,
-        scope_id: scope,
-        granted_by: None,
-        source_offer_id: None,
-        expires_at,
-    };
-    let (permit, replaced) = permits::grant(tx.conn(), new, now).await?;
-    let mut event = authz::grant_event(&permit, replaced);
-    event.data["via"] = json!("cli");
-    audit::append(tx.conn(), event, &cli_origin(), now).await?;
-    notify::push(tx.conn(), permit.account_id, "permit_granted", &json!({ "permit": permit }), now).await?;
-    notify::announce(tx.conn(), permit.account_id).await?;
-    tx.commit().await?;
+    let params =
+        json!({ "to_account_id": holder.account.id, "role": role, "scope_id": scope, "expires_at": expires_at });
+    let p: PermitGrantParams = api.params("permit_grant", named(params))?;
+    let permit = permits::grant(&mut ctx, p, Grantor::Operator).await?;
+    ctx.commit().await?;
     Ok(permit)
 }
 
+/// Params as a client sends them: options left out rather than `null`.
+fn named(mut params: Value) -> Value {
+    if let Some(object) = params.as_object_mut() {
+        object.retain(|_, value| !value.is_null());
+    }
+    params
+}
+
 /// Checks the audit log's hash chain.
-pub async fn verify_audit(db: &Db) -> RpcResult<VerifyReport> {
-    let mut conn = db.read().await?;
-    audit::verify(conn.conn()).await
+pub async fn verify_audit(api: &Api) -> RpcResult<VerifyReport> {
+    let mut conn = api.env.db.read().await?;
+    audit_log::verify(conn.conn()).await
 }

@@ -1,32 +1,35 @@
-//! The checked-in `schemas/` folder: one JSON Schema per method's params and result, and
-//! `openrpc.json`, all generated from the server's own types. `countersign schemas`
-//! rewrites the folder; `countersign schemas --check` (and the test suite) fail when a file
-//! is stale, missing or no longer generated.
+//! The checked-in `schemas/` folder: one JSON Schema per method's params and result, one
+//! per notification type (`<type>.notification.json`), and `openrpc.json`, all generated
+//! from the server's own types. `countersign schemas` rewrites the folder; `countersign
+//! schemas --check` (and the test suite) fail when a file is stale, missing or no longer
+//! generated.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::rpc::openrpc;
-use crate::rpc::registry::Registry;
+use crate::rpc::Bound;
 
 /// Every generated file: name → contents.
-pub fn render(registry: &Registry) -> BTreeMap<String, String> {
+pub fn render(bound: &Bound) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
-    for action in registry.iter() {
+    for action in bound.registry.iter() {
         let method = &action.spec.method;
         files.insert(format!("{method}.params.json"), pretty(&action.params_schema));
         files.insert(format!("{method}.result.json"), pretty(&action.result_schema));
     }
-    files.insert("openrpc.json".to_owned(), pretty(&openrpc::document(registry)));
+    for notice in &bound.notices {
+        files.insert(format!("{}.notification.json", notice.kind), pretty(&notice.schema));
+    }
+    files.insert("openrpc.json".to_owned(), pretty(&bound.document));
     files
 }
 
 /// Rewrites `dir` with the generated files (removing stale `.json` files); returns the count.
-pub fn write(dir: &Path, registry: &Registry) -> std::io::Result<usize> {
+pub fn write(dir: &Path, bound: &Bound) -> std::io::Result<usize> {
     std::fs::create_dir_all(dir)?;
-    let files = render(registry);
+    let files = render(bound);
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
@@ -41,8 +44,8 @@ pub fn write(dir: &Path, registry: &Registry) -> std::io::Result<usize> {
 }
 
 /// The names of the files in `dir` that differ from what would be generated.
-pub fn check(dir: &Path, registry: &Registry) -> std::io::Result<Vec<String>> {
-    let files = render(registry);
+pub fn check(dir: &Path, bound: &Bound) -> std::io::Result<Vec<String>> {
+    let files = render(bound);
     let mut stale = Vec::new();
     for (name, contents) in &files {
         match std::fs::read_to_string(dir.join(name)) {

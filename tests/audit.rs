@@ -1,4 +1,4 @@
-//! The hash-chained audit log (SPEC.md §9): a row per successful mutation in its
+//! The hash-chained audit log (docs/protocol.md §9): a row per successful mutation in its
 //! transaction, rows for failures and denials in their own, `audit_list` filters and
 //! pages, `audit_verify` (and `countersign audit verify`) finds the first edited, deleted
 //! or inserted row, and concurrent writers keep one linear chain.
@@ -10,7 +10,8 @@ use std::process::Command;
 
 use common::identity::{Auth, Client, PASSWORD};
 use common::{Backend, TestServer, assert_error, start};
-use countersign::audit::{AuditRow, chain};
+use countersign::audit_log::chain;
+use countersign::audit_log::row::AuditRow;
 use countersign::on_conn;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -62,13 +63,13 @@ fn seqs(rows: &[Value]) -> Vec<i64> {
 
 /// How many rows `audit_log` holds, read straight from the database.
 async fn row_count(server: &TestServer) -> i64 {
-    let mut conn = server.app.db.read().await.unwrap();
+    let mut conn = server.env.db.read().await.unwrap();
     on_conn!(conn.conn(), c => sqlx::query_scalar("SELECT COUNT(*) FROM audit_log").fetch_one(&mut *c).await).unwrap()
 }
 
 /// Runs one statement straight on the database, binding `seq` as `$1`; returns rows affected.
 async fn tamper(server: &TestServer, sql: &str, seq: i64) -> u64 {
-    let mut conn = server.app.db.read().await.unwrap();
+    let mut conn = server.env.db.read().await.unwrap();
     on_conn!(conn.conn(), c => sqlx::query(sql).bind(seq).execute(&mut *c).await.map(|r| r.rows_affected())).unwrap()
 }
 
@@ -476,7 +477,7 @@ async fn inserting_a_row_after_the_last_breaks_the_chain_there(backend: Backend)
         }
         let sql = "INSERT INTO audit_log (seq, id, event_type, outcome, ip, request_id, data, created_at, prev_hash, hash) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-        let mut conn = server.app.db.read().await.unwrap();
+        let mut conn = server.env.db.read().await.unwrap();
         on_conn!(conn.conn(), c => sqlx::query(sql)
             .bind(forged.seq).bind(forged.id).bind(&forged.event_type).bind(&forged.outcome).bind(&forged.ip)
             .bind(forged.request_id).bind(chain::canonical(&forged.data)).bind(&forged.created_at)

@@ -1,4 +1,4 @@
-//! The attack surface of roles, permits and offers (SPEC.md §5, §6, §2): every method of
+//! The attack surface of roles, permits and offers (docs/protocol.md §5, §6, §2): every method of
 //! issue 5, called with params that would succeed for the right caller and that name real
 //! objects, as anonymous, as an unrelated account, with a token limited to other methods,
 //! and with revoked sessions, tokens and permits. Each call is refused with the contract's
@@ -282,7 +282,7 @@ struct Snapshot {
 
 /// Every row of `table` as one `|`-joined text, sorted.
 async fn rows_of(server: &TestServer, table: &str, columns: &[&str]) -> Vec<String> {
-    let sqlite = server.app.db.backend() == countersign::db::Backend::Sqlite;
+    let sqlite = server.env.db.backend() == countersign::db::Backend::Sqlite;
     let expr = columns
         .iter()
         .map(|c| {
@@ -295,7 +295,7 @@ async fn rows_of(server: &TestServer, table: &str, columns: &[&str]) -> Vec<Stri
         .collect::<Vec<_>>()
         .join(" || '|' || ");
     let sql = format!("SELECT {expr} FROM {table}");
-    let mut conn = server.app.db.read().await.unwrap();
+    let mut conn = server.env.db.read().await.unwrap();
     let mut rows: Vec<String> = on_conn!(conn.conn(), c => sqlx::query_scalar(&sql).fetch_all(&mut *c).await)
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     rows.sort();

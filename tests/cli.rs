@@ -136,6 +136,13 @@ async fn offline_bootstrap_token_and_call(backend: Backend) {
     let output = run_with_stdin(dir.path(), &short, "short\n");
     assert!(String::from_utf8_lossy(&output.stderr).contains("password_too_short"));
 
+    // The same checks as token_create: a method the API does not have is refused.
+    let unknown = ["token", "create", "--username", "root", "--name", "ci", "--methods", "whoami,no_such_method"];
+    let output = run_with_stdin(dir.path(), &[&unknown[..], &db].concat(), password);
+    assert!(!output.status.success(), "an unknown method makes no token");
+    let refusal: Value = serde_json::from_slice(&output.stderr).expect("the refusal is a JSON-RPC error object");
+    assert_eq!((refusal["code"].as_i64(), &refusal["data"]["reason"]), (Some(-32005), &json!("unknown_method")));
+    assert_eq!(refusal["data"]["method"], "no_such_method");
     let token = [&["token", "create", "--username", "root", "--name", "ci", "--methods", "whoami"][..], &db].concat();
     let output = run_with_stdin(dir.path(), &token, "wrong password here\n");
     assert!(!output.status.success(), "a wrong password makes no token");
@@ -206,7 +213,7 @@ async fn offline_permit_grant_makes_a_keeper(backend: Backend) {
 
     let refused = [
         (vec!["svc", "--role", "principal"], "scope_not_applicable"),
-        (vec!["svc", "--role", "principal", "--scope", "unit:CF 1"], "invalid_scope"),
+        (vec!["svc", "--role", "principal", "--scope", "unit:CF 1"], "/scope_id"),
         (vec!["svc", "--role", "overlord"], "unknown_role"),
         (vec!["nobody", "--role", "member"], "not_found"),
     ];

@@ -1,4 +1,4 @@
-//! Identity (SPEC.md §4), part 1: bootstrap, accounts, sign-up, CSRF, the check order of
+//! Identity (docs/protocol.md §4), part 1: bootstrap, accounts, sign-up, CSRF, the check order of
 //! §2 for identity methods, and secrets kept out of the logs. Sessions, logins, login
 //! limits and password changes are in `identity_sessions.rs`.
 
@@ -33,7 +33,7 @@ backend_tests!(
 
 /// How many accounts the database holds, read directly (no API involved).
 async fn account_count(server: &TestServer) -> i64 {
-    let mut conn = server.app.db.read().await.unwrap();
+    let mut conn = server.env.db.read().await.unwrap();
     on_conn!(conn.conn(), c => sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&mut *c).await).unwrap()
 }
 
@@ -55,7 +55,7 @@ fn cookie_value(client: &Client) -> String {
 /// success removes the token file, and a second bootstrap is a conflict.
 async fn bootstrap_needs_the_right_token_and_runs_once(backend: Backend) {
     let Some(server) = start(backend).await else { return };
-    let path = server.app.config.auth.bootstrap_token_file.clone().unwrap();
+    let path = server.env.config.auth.bootstrap_token_file.clone().unwrap();
     assert!(path.exists(), "the first start writes the bootstrap token file");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "the token file is private: {mode:o}");
@@ -298,7 +298,7 @@ async fn account_list_pages_in_creation_order(backend: Backend) {
 async fn cookie_mutations_from_a_foreign_or_missing_origin_are_csrf(backend: Backend) {
     let Some(server) = start(backend).await else { return };
     let admin = server.admin().await;
-    let public_origin = server.app.config.server.public_origin.clone();
+    let public_origin = server.env.config.server.public_origin.clone();
     let origins = [Some("https://evil.example".to_owned()), Some(format!("{public_origin}.evil.example")), None];
     for origin in origins {
         let mut forged = admin.clone();
@@ -372,7 +372,7 @@ async fn cookie_websocket_from_a_foreign_origin_is_refused(backend: Backend) {
     assert_eq!(me["result"]["account"]["username"], ADMIN, "{me}");
 }
 
-/// SPEC §2: authentication (401) and authorization (403) come before validation (400), so
+/// protocol §2: authentication (401) and authorization (403) come before validation (400), so
 /// a caller without the right learns nothing from its params.
 async fn authentication_and_authorization_come_before_validation(backend: Backend) {
     let Some(server) = start(backend).await else { return };

@@ -1,4 +1,4 @@
-//! Identity (SPEC.md §4), part 2: signing in, the session cookie, sessions and their
+//! Identity (docs/protocol.md §4), part 2: signing in, the session cookie, sessions and their
 //! sliding expiry, logout, password changes, the failed-login limits and login timing.
 
 mod common;
@@ -99,7 +99,7 @@ async fn current_session_id(client: &Client) -> String {
 }
 
 /// Waits for the server to close the socket and returns the close code. Text messages
-/// before it (SPEC §8 sends a `session_revoked` notification first) are skipped.
+/// before it (protocol §8 sends a `session_revoked` notification first) are skipped.
 async fn close_code(ws: &mut common::WsClient) -> u16 {
     loop {
         match ws.next().await {
@@ -121,7 +121,7 @@ async fn login_sets_an_httponly_strict_cookie_without_secure_over_http(backend: 
     assert!(attributes.contains(&"httponly".to_owned()), "{cookies:?}");
     assert!(attributes.contains(&"samesite=strict".to_owned()), "{cookies:?}");
     assert!(!attributes.contains(&"secure".to_owned()), "no Secure over http: {cookies:?}");
-    let ttl = i64::from(server.app.config.auth.session_ttl_hours) * 3600;
+    let ttl = i64::from(server.env.config.auth.session_ttl_hours) * 3600;
     assert!((ttl - 5..=ttl).contains(&max_age(&cookies[0])), "Max-Age is the session TTL: {cookies:?}");
 }
 

@@ -1,4 +1,4 @@
-//! Durable notifications (SPEC.md §8): replay then live, in order, without loss across
+//! Durable notifications (docs/protocol.md §8): replay then live, in order, without loss across
 //! reconnects, instances and concurrent producers; nothing from a rolled-back call; a slow
 //! socket is told to resync without slowing others; idle sockets close; retention.
 
@@ -219,7 +219,7 @@ async fn a_listener_that_loses_its_connection_misses_nothing(backend: Backend) {
     let mut ws = ann_on_b.ws().await.unwrap();
     let sub = subscribe(&mut ws, Some(0)).await;
     for round in 1..=3i64 {
-        let mut conn = a.app.db.read().await.unwrap();
+        let mut conn = a.env.db.read().await.unwrap();
         let killed: Vec<bool> = countersign::on_conn!(conn.conn(), c => sqlx::query_scalar(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
             .fetch_all(&mut *c).await)
@@ -360,7 +360,7 @@ async fn retention_prunes_and_tells_resumers_to_resync(backend: Backend) {
     let ann = server.login("ann", common::identity::PASSWORD).await; // the old session expired
     produce(&server, &ann_id, 1).await;
     let cutoff = server.clock.now() - chrono::Duration::days(30);
-    let pruned = countersign::notify::retention::prune(&server.app.db, cutoff).await.unwrap();
+    let pruned = countersign::notify::retention::prune(&server.env.db, cutoff).await.unwrap();
     assert_eq!(pruned, 3);
     let page = ann.ok("notifications_list", json!({})).await;
     assert_eq!(page["head_seq"], 4);

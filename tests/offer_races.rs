@@ -1,4 +1,4 @@
-//! Permit offers under real concurrency (SPEC.md §6): accept/accept, accept/retract,
+//! Permit offers under real concurrency (docs/protocol.md §6): accept/accept, accept/retract,
 //! accept/revoke, sibling accepts and concurrent offers, each raced for many rounds from
 //! separate HTTP clients released together. Every call ends in a result or a contract
 //! error (never internal_error or service_unavailable), the state afterwards is one of
@@ -237,7 +237,7 @@ async fn accept_races_revoking_the_permit_it_renews(backend: Backend) {
         let still_active = active(&admin, &bob, "org:acme").await;
         let old_id: uuid::Uuid = old["id"].as_str().unwrap().parse().unwrap();
         let old_now = {
-            let mut conn = server.app.db.read().await.unwrap();
+            let mut conn = server.env.db.read().await.unwrap();
             permits::find(conn.conn(), old_id).await.unwrap().unwrap()
         };
         assert!(old_now.revoked_at.is_some(), "round {round}: the old permit is closed either way");
@@ -391,8 +391,8 @@ async fn two_instances_sweeping_at_once_expire_each_offer_once(backend: Backend)
         clock.advance(std::time::Duration::from_secs(2 * 3600));
     }
     let (here, there) = tokio::join!(
-        countersign::offers::expiry::sweep(&cast.server.app),
-        countersign::offers::expiry::sweep(&other.app)
+        countersign::offers::expiry::sweep(&cast.server.env),
+        countersign::offers::expiry::sweep(&other.env)
     );
     assert_eq!(here.unwrap() + there.unwrap(), OFFERS, "each offer expires once, whichever instance does it");
     let admin = cast.server.login("admin", PASSWORD).await;

@@ -1,4 +1,4 @@
-//! Permit offers (SPEC.md §6), one rule at a time: who may offer what where, renewal,
+//! Permit offers (docs/protocol.md §6), one rule at a time: who may offer what where, renewal,
 //! who may answer, resolved and expired offers, the grantor losing the role, listing
 //! another account's offers and paging the history. Every refused call is checked to
 //! change nothing: no offer, permit or history row, no notification to anyone, only the

@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use common::{Backend, start};
+use countersign::app::{self, Extra};
 use countersign::config::Config;
 use countersign::db::Db;
 use countersign::on_conn;
-use countersign::server::{self, Extra};
 use serde_json::json;
 
 backend_tests!(openrpc_is_served_three_ways, metrics_count_calls_and_sockets);
@@ -62,24 +62,52 @@ async fn metrics_count_calls_and_sockets(backend: Backend) {
     }
 }
 
+/// Every notification type has a schema file and is listed in the OpenRPC document, and
+/// the contract names every method and every notification type.
+#[test]
+fn every_notification_type_is_published_and_the_contract_names_everything() {
+    let bound = app::bind(&Config::embedded(), Extra::default()).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let listed: Vec<(&str, &str)> = bound.document["x-notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["name"].as_str().unwrap(), n["delivery"].as_str().unwrap()))
+        .collect();
+    let kinds: Vec<&str> = bound.notices.iter().map(|n| n.kind).collect();
+    assert_eq!(listed.iter().map(|(name, _)| *name).collect::<Vec<_>>(), kinds);
+    assert!(listed.contains(&("permit_granted", "stream")) && listed.contains(&("resync_required", "socket")));
+    let protocol = std::fs::read_to_string(root.join("docs/protocol.md")).unwrap();
+    for notice in &bound.notices {
+        let file = root.join("schemas").join(format!("{}.notification.json", notice.kind));
+        assert!(file.exists(), "{} has no schema file", notice.kind);
+        assert!(!notice.description().is_empty(), "{} has no description (a doc comment)", notice.kind);
+        assert!(protocol.contains(&format!("`{}`", notice.kind)), "docs/protocol.md does not name {}", notice.kind);
+    }
+    for action in bound.registry.iter() {
+        let method = &action.spec.method;
+        assert!(protocol.contains(&format!("`{method}`")), "docs/protocol.md does not name {method}");
+    }
+}
+
 #[test]
 fn checked_in_schemas_are_current() {
-    let registry = server::registry(&Config::embedded(), Extra::default()).unwrap();
+    let bound = app::bind(&Config::embedded(), Extra::default()).unwrap();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
-    let stale = countersign::schemas::check(&dir, &registry).unwrap();
+    let stale = countersign::schemas::check(&dir, &bound).unwrap();
     assert!(stale.is_empty(), "schemas/ is stale, run `cargo run -- schemas`: {stale:?}");
 }
 
 #[test]
 fn schema_check_names_stale_missing_and_extra_files() {
-    let registry = server::registry(&Config::embedded(), Extra::default()).unwrap();
+    let bound = app::bind(&Config::embedded(), Extra::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    countersign::schemas::write(dir.path(), &registry).unwrap();
-    assert!(countersign::schemas::check(dir.path(), &registry).unwrap().is_empty());
+    countersign::schemas::write(dir.path(), &bound).unwrap();
+    assert!(countersign::schemas::check(dir.path(), &bound).unwrap().is_empty());
     std::fs::write(dir.path().join("openrpc.json"), "{}").unwrap();
     std::fs::remove_file(dir.path().join("rpc.discover.params.json")).unwrap();
     std::fs::write(dir.path().join("gone.params.json"), "{}").unwrap();
-    let stale = countersign::schemas::check(dir.path(), &registry).unwrap();
+    let stale = countersign::schemas::check(dir.path(), &bound).unwrap();
     assert_eq!(
         stale,
         vec!["openrpc.json (stale)", "rpc.discover.params.json (missing)", "gone.params.json (no longer generated)"]

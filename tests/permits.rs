@@ -1,4 +1,4 @@
-//! Roles, scopes, permits and the permissions map (SPEC.md §5, §11): the default roles,
+//! Roles, scopes, permits and the permissions map (docs/protocol.md §5, §11): the default roles,
 //! `verb:*` expansion, scope coverage on whole segments, permit_grant / permit_revoke and
 //! their errors, replacement, expiry, who may list and check what, notifications, audit.
 
@@ -242,7 +242,7 @@ async fn a_second_grant_of_the_same_role_and_scope_replaces_the_first(backend: B
     let ids: Vec<&Value> = listed.as_array().unwrap().iter().map(|p| &p["id"]).collect();
     assert_eq!(ids, vec![&other_scope["id"], &second["id"]], "exactly one active per role and scope: {listed}");
     // The first one is closed as replaced.
-    let mut conn = server.app.db.read().await.unwrap();
+    let mut conn = server.env.db.read().await.unwrap();
     let old = countersign::authz::permits::find(conn.conn(), first["id"].as_str().unwrap().parse().unwrap())
         .await
         .unwrap()

@@ -1,11 +1,11 @@
-//! The action pipeline (SPEC.md §2–3): transactions and post-commit hooks, the check
+//! The action pipeline (docs/protocol.md §2–3): transactions and post-commit hooks, the check
 //! order, rate limits, and every error code of the contract with its HTTP status.
 
 mod common;
 
 use common::doubles::{attempts, hook_ran, probe_exists};
 use common::{Backend, assert_error, start};
-use countersign::rpc::ErrorKind;
+use countersign::error::ErrorKind;
 use serde_json::{Value, json};
 
 backend_tests!(
@@ -149,7 +149,7 @@ async fn database_down_is_service_unavailable(backend: Backend) {
     let (status, _, body) = server.get("/health").await;
     assert_eq!((status, body), (200, json!({"status": "ok", "database": "ok"})));
 
-    server.app.db.close().await;
+    server.env.db.close().await;
     let response = server.call("test_write", json!({"key": "down"})).await;
     assert_error(&response, -32007, "database_unavailable");
     let (status, _, body) = server.get("/health").await;

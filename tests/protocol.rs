@@ -1,5 +1,5 @@
 //! The JSON-RPC 2.0 envelope over POST and GET: every malformed input gets the error the
-//! contract names (SPEC.md §1–2), with the right HTTP status, and never a 500.
+//! contract names (docs/protocol.md §1–2), with the right HTTP status, and never a 500.
 
 mod common;
 
@@ -113,7 +113,7 @@ async fn lone_notification_answers_204(backend: Backend) {
 
 async fn oversize_body_is_refused(backend: Backend) {
     let Some(server) = start(backend).await else { return };
-    let limit = countersign::transport::MAX_BODY_BYTES;
+    let limit = countersign::transport::request::MAX_BODY_BYTES;
     // Exactly at the limit is parsed (and fails as JSON); one byte over is refused unread.
     let (status, text) = server.post_raw(vec![b' '; limit]).await;
     assert_eq!(status, 200);

@@ -1,4 +1,4 @@
-//! API tokens (SPEC.md §4): creation and listing without the secret, bearer auth on every
+//! API tokens (docs/protocol.md §4): creation and listing without the secret, bearer auth on every
 //! transport, method allow-lists, expiry on the injectable clock, and revocation that takes
 //! effect at once — on the next HTTP call, on open WebSockets (close 4001), and under
 //! concurrent use.

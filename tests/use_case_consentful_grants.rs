@@ -1,4 +1,4 @@
-//! Use case 4 (SPEC.md §5, §6, §8, §9): consentful role grants. A role is offered to an
+//! Use case 4 (docs/protocol.md §5, §6, §8, §9): consentful role grants. A role is offered to an
 //! account, which accepts or declines; offers can be retracted, expire and are superseded;
 //! admins revoke grants. Each party listens on its own WebSocket inbox, and every step is
 //! checked in the results, the audit log and what each party is told.

@@ -1,4 +1,4 @@
-//! SPEC.md use case 5, permission-gated UI affordances: a unit principal sees the
+//! docs/protocol.md use case 5, permission-gated UI affordances: a unit principal sees the
 //! "validate module status" button (`module.status/<unit>` with verb `edit`), a standard
 //! user does not. Over POST, GET and an open WebSocket, on both databases.
 

@@ -2,12 +2,13 @@
 //! notifies every account it names. Declared with the same TOML and bound by the same
 //! registry as the built-in actions, so the call takes the full pipeline.
 
+use countersign::app::Extra;
+use countersign::call::{Action, Ctx};
+use countersign::error::RpcResult;
+use countersign::notify::Notice;
 use countersign::rpc::spec::parse_file;
-use countersign::rpc::{Action, Ctx, RpcResult};
-use countersign::server::Extra;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 pub const METHOD: &str = "bench_broadcast";
@@ -47,6 +48,16 @@ pub struct BroadcastResult {
     pub notified: usize,
 }
 
+/// The data of each notification: when the client sent the call.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Broadcasted {
+    pub sent_at_micros: i64,
+}
+
+impl Notice for Broadcasted {
+    const KIND: &'static str = KIND;
+}
+
 pub struct Broadcast;
 
 impl Action for Broadcast {
@@ -55,9 +66,9 @@ impl Action for Broadcast {
     type Output = BroadcastResult;
 
     async fn run(&self, ctx: &mut Ctx, params: BroadcastParams) -> RpcResult<BroadcastResult> {
-        let data = json!({ "sent_at_micros": params.sent_at_micros });
+        let notice = Broadcasted { sent_at_micros: params.sent_at_micros };
         for account_id in &params.account_ids {
-            ctx.notify(*account_id, KIND, data.clone()).await?;
+            ctx.notify(*account_id, &notice).await?;
         }
         Ok(BroadcastResult { notified: params.account_ids.len() })
     }

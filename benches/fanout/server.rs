@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use countersign::app::App;
 use countersign::auth::{accounts, password, tokens};
+use countersign::call::Env;
 use countersign::clock::Clock;
 use countersign::config::Config;
 use countersign::server::{self, Running};
@@ -58,8 +58,8 @@ impl Server {
         Ok(Server { running, database })
     }
 
-    pub fn app(&self) -> &App {
-        &self.running.app
+    pub fn env(&self) -> &Env {
+        &self.running.api.env
     }
 
     /// Shuts the server down and drops its PostgreSQL database, if any.
@@ -91,7 +91,7 @@ async fn create_database(admin_url: &str) -> anyhow::Result<(String, String)> {
     let name = format!("countersign_fanout_{}", uuid::Uuid::now_v7().simple());
     let mut conn = sqlx::PgConnection::connect(admin_url)
         .await
-        .with_context(|| format!("cannot connect to BENCH_PG_URL {}", server::redact_url(admin_url)))?;
+        .with_context(|| format!("cannot connect to BENCH_PG_URL {}", countersign::app::redact_url(admin_url)))?;
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
     let (base, _) = admin_url.rsplit_once('/').context("BENCH_PG_URL has no /database part")?;
     Ok((format!("{base}/{name}"), name))
@@ -99,11 +99,11 @@ async fn create_database(admin_url: &str) -> anyhow::Result<(String, String)> {
 
 /// Creates `count` accounts and one API token each, in one transaction. Every account
 /// gets the same password hash, computed once (Argon2 per account would take minutes).
-pub async fn seed(app: &App, count: usize) -> anyhow::Result<Vec<Account>> {
+pub async fn seed(env: &Env, count: usize) -> anyhow::Result<Vec<Account>> {
     let started = Instant::now();
     let hash = password::hash_new("fanout-bench-password-never-used".to_owned()).await?;
-    let now = app.clock.now();
-    let mut tx = app.db.begin_write().await?;
+    let now = env.clock.now();
+    let mut tx = env.db.begin_write().await?;
     let mut seeded = Vec::with_capacity(count);
     for i in 0..count {
         let created = accounts::create(tx.conn(), &format!("fanout-{i:05}"), None, &hash, now).await?;
@@ -120,16 +120,16 @@ pub async fn seed(app: &App, count: usize) -> anyhow::Result<Vec<Account>> {
 const SOCKETS_GAUGE: &str = "countersign_websockets_open";
 
 /// Open WebSockets as the server counts them.
-pub fn sockets_open(app: &App) -> Option<i64> {
-    let metrics = app.metrics.encode();
+pub fn sockets_open(env: &Env) -> Option<i64> {
+    let metrics = env.metrics.encode();
     metrics.lines().find_map(|line| line.strip_prefix(SOCKETS_GAUGE)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// Waits until the server counts `expected` open WebSockets.
-pub async fn wait_for_sockets(app: &App, expected: usize, timeout: Duration) -> anyhow::Result<()> {
+pub async fn wait_for_sockets(env: &Env, expected: usize, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        let open = sockets_open(app).context("the server's metrics have no {SOCKETS_GAUGE} gauge")?;
+        let open = sockets_open(env).context("the server's metrics have no {SOCKETS_GAUGE} gauge")?;
         if usize::try_from(open).is_ok_and(|open| open == expected) {
             return Ok(());
         }

@@ -1,10 +1,11 @@
 //! Bench-only actions, declared with the same TOML and bound by the same registry as the
 //! built-in ones, so a call to them takes the full pipeline.
 
+use countersign::app::Extra;
+use countersign::call::{Action, Ctx};
+use countersign::error::RpcResult;
 use countersign::on_conn;
 use countersign::rpc::spec::parse_file;
-use countersign::rpc::{Action, Ctx, RpcResult};
-use countersign::server::Extra;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use countersign::app::App;
 use countersign::auth::{accounts, password, tokens};
 use countersign::authz::permits::{self, NewPermit};
+use countersign::call::Env;
 use countersign::clock::Clock;
 use countersign::config::Config;
 use countersign::server::{self, Running};
@@ -54,10 +54,10 @@ const BENCH_PERMITS: [(&str, Option<&str>); 4] = [
 
 /// Creates an account holding [`BENCH_PERMITS`] straight in the database, and an API
 /// token for it; returns the token's secret.
-pub async fn signed_in_token(app: &App) -> anyhow::Result<String> {
-    let now = app.clock.now();
+pub async fn signed_in_token(env: &Env) -> anyhow::Result<String> {
+    let now = env.clock.now();
     let hash = password::hash_new("bench account password".to_owned()).await?;
-    let mut tx = app.db.begin_write().await?;
+    let mut tx = env.db.begin_write().await?;
     let created = accounts::create(tx.conn(), "bench", None, &hash, now).await?;
     for (role, scope) in BENCH_PERMITS {
         let new = NewPermit {

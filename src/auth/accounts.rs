@@ -7,8 +7,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::db::ConnRef;
+use crate::error::{RpcError, RpcResult};
 use crate::on_conn;
-use crate::rpc::{RpcError, RpcResult};
 
 /// An account as every method returns it (never its password hash).
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]

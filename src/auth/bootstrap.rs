@@ -8,16 +8,18 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::accounts::{self, Account};
 use super::password;
 use super::secret::{BOOTSTRAP_PREFIX, constant_time_eq, hash_token, new_token};
-use crate::audit::AuditEvent;
+use crate::audit_log::AuditEvent;
 use crate::authz::{ADMIN, permits};
+use crate::call::{Action, Ctx};
 use crate::config::Config;
 use crate::db::{ConnRef, Db};
+use crate::error::{RpcError, RpcResult};
 use crate::on_conn;
-use crate::rpc::{Action, Ctx, RpcError, RpcResult};
 
 /// The file the token is written to.
 pub const TOKEN_FILE: &str = "countersign.bootstrap-token";
@@ -70,8 +72,8 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 /// Takes the pending token inside the caller's transaction. With `token`, it must match
-/// (constant-time); without, the token is simply retired (the offline CLI path).
-pub async fn consume(mut conn: ConnRef<'_>, token: Option<&str>) -> RpcResult<()> {
+/// (constant-time); without, the token is simply retired (the command line's path).
+async fn consume(mut conn: ConnRef<'_>, token: Option<&str>) -> RpcResult<()> {
     let already = || RpcError::conflict("already_bootstrapped").message("An account exists already; sign in instead.");
     if accounts::count(conn.reborrow()).await? > 0 {
         return Err(already());
@@ -87,15 +89,26 @@ pub async fn consume(mut conn: ConnRef<'_>, token: Option<&str>) -> RpcResult<()
     }
 }
 
-/// Creates an account holding the global `admin` role.
-pub async fn create_admin(
-    mut conn: ConnRef<'_>,
-    username: &str,
-    email: Option<&str>,
-    password_hash: &str,
-    now: DateTime<Utc>,
-) -> RpcResult<accounts::Created> {
-    let created = accounts::create(conn.reborrow(), username, email, password_hash, now).await?;
+/// The first admin to make, or another one.
+pub struct NewAdmin<'a> {
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub password: String,
+    /// The pending one-time token, which must match; `None` for the command line, which
+    /// retires a pending token instead (and on a database with accounts simply adds an
+    /// admin).
+    pub token: Option<&'a str>,
+}
+
+/// Creates an account holding the global `admin` role, in the call's transaction:
+/// `account_bootstrap`, and the command line's `account create --admin`.
+pub async fn create_admin(ctx: &mut Ctx, new: NewAdmin<'_>, event_type: &str) -> RpcResult<Account> {
+    let now = ctx.now();
+    let hash = password::hash_new(new.password).await?;
+    if new.token.is_some() || accounts::count(ctx.conn().await?).await? == 0 {
+        consume(ctx.conn().await?, new.token).await?;
+    }
+    let created = accounts::create(ctx.conn().await?, new.username, new.email, &hash, now).await?;
     let admin = permits::NewPermit {
         account_id: created.account.id,
         actor_id: created.actor_id,
@@ -105,8 +118,17 @@ pub async fn create_admin(
         source_offer_id: None,
         expires_at: None,
     };
-    permits::grant(conn, admin, now).await?;
-    Ok(created)
+    permits::grant(ctx.conn().await?, admin, now).await?;
+    let event = AuditEvent::success(event_type)
+        .target(created.account.id)
+        .subject(created.account.id)
+        .data(json!({ "admin": true }));
+    ctx.audit(AuditEvent { account_id: Some(created.account.id), actor_id: Some(created.actor_id), ..event }).await?;
+    let path = token_path(&ctx.env().config);
+    ctx.after_commit(move || {
+        let _ = std::fs::remove_file(path);
+    });
+    Ok(created.account)
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -135,18 +157,8 @@ impl Action for AccountBootstrap {
     type Output = AccountResult;
 
     async fn run(&self, ctx: &mut Ctx, p: BootstrapParams) -> RpcResult<AccountResult> {
-        let now = ctx.now();
-        let hash = password::hash_new(p.password).await?;
-        consume(ctx.conn().await?, Some(&p.token)).await?;
-        let created = create_admin(ctx.conn().await?, &p.username, None, &hash, now).await?;
-        let event = AuditEvent::success("account_bootstrap").target(created.account.id).subject(created.account.id);
-        ctx.audit(AuditEvent { account_id: Some(created.account.id), actor_id: Some(created.actor_id), ..event })
-            .await?;
-        let path = token_path(&ctx.app().config);
-        ctx.after_commit(move || {
-            let _ = std::fs::remove_file(path);
-        });
-        Ok(AccountResult { account: created.account })
+        let new = NewAdmin { username: &p.username, email: None, password: p.password, token: Some(&p.token) };
+        Ok(AccountResult { account: create_admin(ctx, new, Self::METHOD).await? })
     }
 }
 

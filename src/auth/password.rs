@@ -9,7 +9,7 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::rpc::{RpcError, RpcResult};
+use crate::error::{RpcError, RpcResult};
 
 /// Shortest password accepted, in characters.
 pub const MIN_LENGTH: usize = 12;

@@ -9,12 +9,11 @@ use uuid::Uuid;
 
 use super::accounts::DEFAULT_ACTOR;
 use super::secret::{hash_token, new_token};
-use super::{Resolved, Via};
-use crate::app::App;
 use crate::authz::permits::{JOIN_UNREVOKED, JOINED_COLUMNS, JOINED_ORDER, JoinedPermit};
+use crate::call::{Env, Principal, Via};
 use crate::db::ConnRef;
+use crate::error::RpcResult;
 use crate::on_conn;
-use crate::rpc::RpcResult;
 
 /// How often a session's expiry is written forward at most.
 const RENEW_EVERY: Duration = Duration::seconds(60);
@@ -38,8 +37,8 @@ pub struct NewSession {
     pub expires_at: DateTime<Utc>,
 }
 
-pub fn ttl(app: &App) -> Duration {
-    Duration::hours(i64::from(app.config.auth.session_ttl_hours))
+pub fn ttl(env: &Env) -> Duration {
+    Duration::hours(i64::from(env.config.auth.session_ttl_hours))
 }
 
 pub async fn create(conn: ConnRef<'_>, account_id: Uuid, ttl: Duration, now: DateTime<Utc>) -> RpcResult<NewSession> {
@@ -51,10 +50,9 @@ pub async fn create(conn: ConnRef<'_>, account_id: Uuid, ttl: Duration, now: Dat
     Ok(session)
 }
 
-/// Looks a session token up; renews its expiry when it was last seen over a minute ago.
 /// Looks a session token up, with its account's active permits (one query); renews its
 /// expiry when it was last seen over a minute ago.
-pub(crate) async fn resolve(app: &App, token: &str, now: DateTime<Utc>) -> RpcResult<Option<Resolved>> {
+pub async fn resolve(env: &Env, token: &str, now: DateTime<Utc>) -> RpcResult<Option<Principal>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         id: Uuid,
@@ -72,7 +70,7 @@ pub(crate) async fn resolve(app: &App, token: &str, now: DateTime<Utc>) -> RpcRe
                WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND a.disabled_at IS NULL {JOINED_ORDER}"
     );
     let rows: Vec<Row> = {
-        let mut conn = app.db.read().await?;
+        let mut conn = env.db.read().await?;
         on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(hash_token(token)).fetch_all(&mut *c).await)?
     };
     let Some(first) = rows.first().filter(|r| r.expires_at > now) else { return Ok(None) };
@@ -80,8 +78,8 @@ pub(crate) async fn resolve(app: &App, token: &str, now: DateTime<Utc>) -> RpcRe
     let username = first.username.clone();
     let mut renewed_until = None;
     if now - last_seen_at >= RENEW_EVERY {
-        let expires_at = now + ttl(app);
-        let mut tx = app.db.begin_write().await?;
+        let expires_at = now + ttl(env);
+        let mut tx = env.db.begin_write().await?;
         on_conn!(tx.conn(), c => sqlx::query(
             "UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id = $3 AND revoked_at IS NULL")
             .bind(now).bind(expires_at).bind(id).execute(&mut *c).await.map(|_| ()))?;
@@ -89,7 +87,7 @@ pub(crate) async fn resolve(app: &App, token: &str, now: DateTime<Utc>) -> RpcRe
         renewed_until = Some(expires_at);
     }
     let permits = rows.into_iter().filter_map(|r| r.permit.active(account_id, actor_id, now)).collect();
-    Ok(Some(Resolved { account_id, actor_id, username, via: Via::Session { id, renewed_until }, permits }))
+    Ok(Some(Principal::new(account_id, actor_id, username, Via::Session { id, renewed_until }, permits)))
 }
 
 /// The account's live sessions, newest first.

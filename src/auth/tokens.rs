@@ -9,12 +9,11 @@ use uuid::Uuid;
 
 use super::accounts::DEFAULT_ACTOR;
 use super::secret::{API_TOKEN_PREFIX, hash_token, new_token};
-use super::{Resolved, Via};
-use crate::app::App;
 use crate::authz::permits::{JOIN_UNREVOKED, JOINED_COLUMNS, JOINED_ORDER, JoinedPermit};
+use crate::call::{Env, Principal, Via};
 use crate::db::ConnRef;
+use crate::error::RpcResult;
 use crate::on_conn;
-use crate::rpc::RpcResult;
 
 /// How often `last_used_at` is written at most.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
@@ -83,7 +82,7 @@ pub async fn create(
 
 /// Looks a bearer secret up, with its account's active permits (one query); notes when
 /// it was last used (at most once a minute).
-pub(crate) async fn resolve(app: &App, secret: &str, now: DateTime<Utc>) -> RpcResult<Option<Resolved>> {
+pub async fn resolve(env: &Env, secret: &str, now: DateTime<Utc>) -> RpcResult<Option<Principal>> {
     #[derive(sqlx::FromRow)]
     struct Found {
         id: Uuid,
@@ -103,7 +102,7 @@ pub(crate) async fn resolve(app: &App, secret: &str, now: DateTime<Utc>) -> RpcR
                WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND a.disabled_at IS NULL {JOINED_ORDER}"
     );
     let rows: Vec<Found> = {
-        let mut conn = app.db.read().await?;
+        let mut conn = env.db.read().await?;
         on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(hash_token(secret)).fetch_all(&mut *c).await)?
     };
     let Some(first) = rows.first().filter(|f| f.expires_at.is_none_or(|at| at > now)) else { return Ok(None) };
@@ -111,13 +110,13 @@ pub(crate) async fn resolve(app: &App, secret: &str, now: DateTime<Utc>) -> RpcR
     let username = first.username.clone();
     let methods = first.methods.as_deref().map(|m| serde_json::from_str(m).unwrap_or_default());
     if last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
-        let mut tx = app.db.begin_write().await?;
+        let mut tx = env.db.begin_write().await?;
         on_conn!(tx.conn(), c => sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(now).bind(id).execute(&mut *c).await.map(|_| ()))?;
         tx.commit().await?;
     }
     let permits = rows.into_iter().filter_map(|r| r.permit.active(account_id, actor_id, now)).collect();
-    Ok(Some(Resolved { account_id, actor_id, username, via: Via::Token { id, methods }, permits }))
+    Ok(Some(Principal::new(account_id, actor_id, username, Via::Token { id, methods }, permits)))
 }
 
 /// The account's tokens that are not revoked, newest first.

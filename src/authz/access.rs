@@ -1,5 +1,5 @@
 //! What a set of active permits allows: one check, and the flat permissions map a UI
-//! gates on (SPEC.md §5). Both are computed from the permits on every call, never stored.
+//! gates on (docs/protocol.md §5). Both are computed from the permits on every call, never stored.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -68,8 +68,8 @@ pub fn permissions(roles: &Roles, permits: &[Permit]) -> BTreeMap<String, Vec<St
             map.entry(key("*", scope)).or_default().insert("*".to_owned());
             continue;
         }
-        for (resource, verb) in &role.pairs {
-            map.entry(key(resource, scope)).or_default().insert(verb.clone());
+        for (resource, verbs) in &role.verbs {
+            map.entry(key(resource, scope)).or_default().extend(verbs.iter().cloned());
         }
     }
     map.into_iter().map(|(k, verbs)| (k, verbs.into_iter().collect())).collect()
@@ -103,7 +103,7 @@ mod tests {
 
     fn roles() -> Roles {
         let config = Config::embedded();
-        Roles::new(&config.roles, &config.kinds).unwrap()
+        Roles::new(&config.roles, &config.kinds)
     }
 
     #[test]

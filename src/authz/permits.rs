@@ -11,8 +11,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::db::{self, ConnRef};
+use crate::error::RpcResult;
+use crate::notify::Notice;
 use crate::on_conn;
-use crate::rpc::RpcResult;
 
 /// A role held by an actor at a scope (`scope_id: null` = everywhere).
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -37,6 +38,26 @@ impl Permit {
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
     }
+}
+
+/// You were granted a permit: by an admin, by the command line, or by accepting an offer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PermitGrantedNotice<'a> {
+    pub permit: &'a Permit,
+}
+
+impl Notice for PermitGrantedNotice<'_> {
+    const KIND: &'static str = "permit_granted";
+}
+
+/// A permit you held was revoked; it grants nothing from now on.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PermitRevokedNotice<'a> {
+    pub permit: &'a Permit,
+}
+
+impl Notice for PermitRevokedNotice<'_> {
+    const KIND: &'static str = "permit_revoked";
 }
 
 const COLUMNS: &str = "id, actor_id, account_id, role, scope_id, granted_by, source_offer_id, created_at, \

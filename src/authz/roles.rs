@@ -1,21 +1,19 @@
-//! The role catalogue: what each configured role grants, compiled once at start.
+//! The role catalogue: what each configured role grants, compiled once at start from the
+//! role table the configuration has already checked (`config::roles`).
 //!
 //! A grant is `verb:resource`. `verb:*` means that verb on every configured action kind,
-//! and is expanded here, so a check is one set lookup. `admin` is built in and grants
-//! everything (`*:*`, the only wildcard resource a check never expands).
+//! and is expanded here, so a check is two map lookups with no allocation. `admin` is
+//! built in and grants everything (`*:*`, the only wildcard resource a check never
+//! expands).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::config::{KindConfig, RoleConfig};
-use crate::rpc::{RpcError, RpcResult};
-
-/// The role that may do everything.
-pub const ADMIN: &str = "admin";
-/// The role of service accounts; never web-grantable.
-pub const KEEPER: &str = "keeper";
+pub use crate::config::roles::{ADMIN, KEEPER};
+use crate::config::roles::{KindConfig, RoleConfig, parse_grant};
+use crate::error::{RpcError, RpcResult};
 
 /// A role as `role_list` shows it.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -36,13 +34,13 @@ pub struct Role {
     pub info: RoleInfo,
     /// Every verb on every resource (admin).
     pub everything: bool,
-    /// `(resource, verb)` pairs, with `verb:*` expanded to each kind.
-    pub pairs: BTreeSet<(String, String)>,
+    /// Resource → verbs, with `verb:*` expanded to each kind.
+    pub verbs: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Role {
     pub fn allows(&self, verb: &str, resource: &str) -> bool {
-        self.everything || self.pairs.contains(&(resource.to_owned(), verb.to_owned()))
+        self.everything || self.verbs.get(resource).is_some_and(|verbs| verbs.contains(verb))
     }
 
     /// Whether it may be held at `scope` (`None` = globally).
@@ -69,30 +67,11 @@ pub struct Roles {
     roles: BTreeMap<String, Role>,
 }
 
-/// A config problem: the key it is at and what is wrong.
-type ConfigProblem = (String, String);
-
 impl Roles {
-    /// Compiles the configured roles against the configured kinds; errors name the role.
-    pub fn new(
-        roles: &BTreeMap<String, RoleConfig>,
-        kinds: &BTreeMap<String, KindConfig>,
-    ) -> Result<Roles, ConfigProblem> {
-        for kind in kinds.keys() {
-            if !is_word(kind, false) {
-                return Err((format!("kinds.{kind}"), "kind names are lowercase letters, digits and _".into()));
-            }
-        }
-        for builtin in [ADMIN, KEEPER] {
-            if !roles.contains_key(builtin) {
-                return Err((format!("roles.{builtin}"), "this built-in role cannot be removed".into()));
-            }
-        }
-        let compiled = roles
-            .iter()
-            .map(|(name, config)| Ok((name.clone(), compile(name, config, kinds)?)))
-            .collect::<Result<_, ConfigProblem>>()?;
-        Ok(Roles { roles: compiled })
+    /// Compiles the configured roles against the configured kinds (both checked when the
+    /// configuration loaded).
+    pub fn new(roles: &BTreeMap<String, RoleConfig>, kinds: &BTreeMap<String, KindConfig>) -> Roles {
+        Roles { roles: roles.iter().map(|(name, config)| (name.clone(), compile(name, config, kinds))).collect() }
     }
 
     pub fn get(&self, name: &str) -> Option<&Role> {
@@ -124,34 +103,14 @@ impl Roles {
     }
 }
 
-fn compile(name: &str, config: &RoleConfig, kinds: &BTreeMap<String, KindConfig>) -> Result<Role, ConfigProblem> {
-    let at = |field: &str| format!("roles.{name}.{field}");
-    if !is_word(name, true) {
-        return Err((format!("roles.{name}"), "role names are lowercase letters, digits, _ and -".into()));
-    }
-    if name == KEEPER && config.web_grantable {
-        return Err((at("web_grantable"), "keeper is never web-grantable".into()));
-    }
-    if let Some(bad) = config.scopes.iter().find(|k| !is_word(k, true)) {
-        return Err((at("scopes"), format!("`{bad}` is not a scope kind (lowercase letters, digits, _ and -)")));
-    }
-    let everything = config.grants.iter().any(|g| g == "*:*");
-    if name == ADMIN && config.grants != ["*:*"] {
-        return Err((at("grants"), "admin is built in: its grants are always [\"*:*\"]".into()));
-    }
-    if everything && name != ADMIN {
-        return Err((at("grants"), "only admin may grant `*:*`".into()));
-    }
-    let mut pairs = BTreeSet::new();
-    for grant in config.grants.iter().filter(|_| !everything) {
-        let (verb, resource) = grant
-            .split_once(':')
-            .filter(|(verb, resource)| is_word(verb, true) && (*resource == "*" || is_resource(resource)))
-            .ok_or_else(|| (at("grants"), format!("`{grant}` is not of the form verb:resource (or verb:*)")))?;
-        if resource == "*" {
-            pairs.extend(kinds.keys().map(|kind| (kind.clone(), verb.to_owned())));
-        } else {
-            pairs.insert((resource.to_owned(), verb.to_owned()));
+fn compile(name: &str, config: &RoleConfig, kinds: &BTreeMap<String, KindConfig>) -> Role {
+    let everything = name == ADMIN;
+    let mut verbs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (verb, resource) in config.grants.iter().filter(|_| !everything).filter_map(|g| parse_grant(g)) {
+        let resources: Vec<&str> =
+            if resource == "*" { kinds.keys().map(String::as_str).collect() } else { vec![resource] };
+        for resource in resources {
+            verbs.entry(resource.to_owned()).or_default().insert(verb.to_owned());
         }
     }
     let info = RoleInfo {
@@ -161,20 +120,7 @@ fn compile(name: &str, config: &RoleConfig, kinds: &BTreeMap<String, KindConfig>
         grants: config.grants.clone(),
         scopes: config.scopes.clone(),
     };
-    Ok(Role { info, everything, pairs })
-}
-
-/// Lowercase letters and digits, `_`, and `-` when `dash`; starting with a letter.
-fn is_word(s: &str, dash: bool) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || (dash && c == '-'))
-        && s.len() <= 64
-}
-
-/// A resource: words joined by `.` (`module.status`).
-fn is_resource(s: &str) -> bool {
-    s.split('.').all(|part| is_word(part, true))
+    Role { info, everything, verbs }
 }
 
 #[cfg(test)]
@@ -185,7 +131,7 @@ mod tests {
     #[test]
     fn verb_star_expands_to_every_kind() {
         let config = Config::embedded();
-        let roles = Roles::new(&config.roles, &config.kinds).unwrap();
+        let roles = Roles::new(&config.roles, &config.kinds);
         let approver = roles.get("approver").unwrap();
         for kind in config.kinds.keys() {
             assert!(approver.allows("approve", kind), "{kind}");

@@ -5,23 +5,12 @@
 //! covers `org:acme/store:berlin` but not `org:acmecorp`. No scope (`None`) is global:
 //! a global permit covers every scope, and only a global permit covers the global scope.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
-
-/// What a scope id must look like (also stated in every params schema that takes one).
+/// What a scope id must look like, stated in every params schema that takes one.
 pub const SCOPE_PATTERN: &str =
     r"^[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9._~@+-]{1,128}(/[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9._~@+-]{1,128}){0,15}$";
 
 /// The longest scope id accepted (16 segments of the longest kind and name fit).
 pub const SCOPE_MAX_LENGTH: u32 = 1024;
-
-/// Whether `scope` is a well-formed scope id (the params schemas check the same pattern;
-/// this serves callers that skip them, like the CLI).
-pub fn is_valid(scope: &str) -> bool {
-    static PATTERN: LazyLock<Regex> = LazyLock::new(|| Regex::new(SCOPE_PATTERN).expect("SCOPE_PATTERN compiles"));
-    scope.len() <= SCOPE_MAX_LENGTH as usize && PATTERN.is_match(scope)
-}
 
 /// Whether a permit held at `held` applies at `target`.
 pub fn covers(held: Option<&str>, target: Option<&str>) -> bool {
@@ -59,6 +48,8 @@ mod tests {
 
     #[test]
     fn scope_syntax() {
+        let pattern = regex::Regex::new(SCOPE_PATTERN).unwrap();
+        let is_valid = |s: &str| pattern.is_match(s);
         for good in ["org:acme", "org:acme/store:berlin", "unit:CF1234", "env:prod-eu.1"] {
             assert!(is_valid(good), "{good}");
         }

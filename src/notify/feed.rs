@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::Notification;
 use crate::db::Db;
-use crate::rpc::RpcResult;
+use crate::error::RpcResult;
 
 /// Rows read per query, and most rows handed out per call.
 pub const PAGE: usize = 256;

@@ -1,32 +1,77 @@
-//! Durable notifications (SPEC.md §8): one ordered stream per account.
+//! Durable notifications (docs/protocol.md §8): one ordered stream per account, and the
+//! machinery that delivers it. The methods that read streams are in `notifications/`.
 //!
 //! [`push`] is the one notification writer. Handlers reach it through `Ctx::notify`,
 //! inside their transaction: it bumps the account's head row (which stays locked until
 //! commit, so on PostgreSQL concurrent writers for one account commit in `seq` order) and
 //! inserts the row. Nothing is sent from inside a transaction: after commit the
 //! [`hub::Hub`] wakes the account's subscribers, which read the rows after the last `seq`
-//! they sent. With PostgreSQL the transaction also calls `pg_notify`, which PostgreSQL
-//! delivers only on commit, to the [`listener`] of every instance.
+//! they sent through the account's shared [`feed::Feed`]. With PostgreSQL the transaction
+//! also calls `pg_notify`, which PostgreSQL delivers only on commit, to the [`listener`] of
+//! every instance.
 //!
-//! A client resumes after a disconnect by subscribing `after` the last `seq` it saw; the
-//! same query serves replay and live delivery, so nothing is lost or reordered.
+//! Every payload is a type implementing [`Notice`]: its `KIND` is the notification's
+//! `type`, and its JSON Schema is generated into `schemas/<type>.notification.json`. Two
+//! messages are pushed to a socket without being stream rows: [`ResyncRequired`] and
+//! [`SessionRevoked`].
 
-pub mod actions;
 pub mod feed;
 pub mod hub;
 pub mod listener;
 pub mod retention;
-pub mod subscription;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::db::ConnRef;
+use crate::error::RpcResult;
 use crate::on_conn;
-use crate::rpc::RpcResult;
+
+/// A notification payload: the `data` of a stream row whose `type` is `KIND`. Its doc
+/// comment is the type's description in the OpenRPC document.
+pub trait Notice: Serialize + JsonSchema {
+    const KIND: &'static str;
+}
+
+/// Pushed to every subscription of a socket whose client fell behind, which then closes
+/// with code 4002: resubscribe with `after` = the last `seq` you handled. Also the first
+/// push of a subscription whose `after` is no longer kept (pruned, or from a stream that
+/// never had it).
+#[derive(Debug, Default, Serialize, JsonSchema)]
+#[serde(tag = "type", rename = "resync_required")]
+#[schemars(rename = "ResyncRequired")]
+#[schemars(extend("properties" = { "type": { "const": "resync_required" } }, "required" = ["type"]))]
+pub struct ResyncRequired {}
+
+impl ResyncRequired {
+    pub const TYPE: &'static str = "resync_required";
+}
+
+/// Pushed to every subscription of a socket whose session or API token was revoked
+/// (logout, password change, session or token revoke); the socket then closes with code
+/// 4001.
+#[derive(Debug, Default, Serialize, JsonSchema)]
+#[serde(tag = "type", rename = "session_revoked")]
+#[schemars(rename = "SessionRevoked")]
+#[schemars(extend("properties" = { "type": { "const": "session_revoked" } }, "required" = ["type"]))]
+pub struct SessionRevoked {}
+
+impl SessionRevoked {
+    pub const TYPE: &'static str = "session_revoked";
+}
+
+/// The JSON-RPC notification that carries `result` to subscription `subscription` (or,
+/// on a socket without one, to the socket itself).
+pub fn envelope(subscription: Option<&str>, result: &impl Serialize) -> String {
+    let params = match subscription {
+        Some(id) => json!({ "subscription": id, "result": result }),
+        None => json!({ "result": result }),
+    };
+    json!({ "jsonrpc": "2.0", "method": "notification", "params": params }).to_string()
+}
 
 /// The PostgreSQL channel instances listen on; the payload is the account id.
 pub const PG_CHANNEL: &str = "countersign_notifications";
@@ -61,11 +106,10 @@ impl From<Row> for Notification {
 const BUMP_HEAD: &str = "INSERT INTO notification_heads (account_id, seq, pruned_through) VALUES ($1, 1, 0) \
                          ON CONFLICT (account_id) DO UPDATE SET seq = notification_heads.seq + 1 RETURNING seq";
 
-/// Appends a notification to `account_id`'s stream inside the caller's transaction;
-/// returns its `seq`. The caller then [`announce`]s the account once per transaction and
-/// wakes the hub after commit (`Ctx::notify` does both).
-pub async fn push(conn: ConnRef<'_>, account_id: Uuid, kind: &str, data: &Value, now: DateTime<Utc>) -> RpcResult<i64> {
-    let data = data.to_string();
+/// Appends a notification (`data`: its payload as JSON text) to `account_id`'s stream
+/// inside the caller's transaction; returns its `seq`. The caller then [`announce`]s the
+/// account once per transaction and wakes the hub after commit (`Ctx::notify` does both).
+pub async fn push(conn: ConnRef<'_>, account_id: Uuid, kind: &str, data: &str, now: DateTime<Utc>) -> RpcResult<i64> {
     match conn {
         ConnRef::Sqlite(c) => {
             let seq: i64 = sqlx::query_scalar(BUMP_HEAD).bind(account_id).fetch_one(&mut *c).await?;

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::db::Db;
+use crate::error::RpcResult;
 use crate::on_conn;
-use crate::rpc::RpcResult;
 
 /// Deletes notifications created before `cutoff`; returns how many.
 pub async fn prune(db: &Db, cutoff: DateTime<Utc>) -> RpcResult<u64> {

@@ -6,15 +6,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::notices::{OfferAcceptedNotice, OfferDeclinedNotice, OfferReceivedNotice, OfferRetractedNotice};
 use super::store::{self, Offer, OfferStatus, Resolution};
 use super::{Party, expiry, pending_for, supersede};
-use crate::audit::AuditEvent;
-use crate::auth::accounts;
-use crate::authz::permits::{self, NewPermit, Permit, PermitKey};
+use crate::audit_log::AuditEvent;
+use crate::auth::{account_in_view, accounts};
+use crate::authz::access;
+use crate::authz::permits::{self, NewPermit, Permit, PermitGrantedNotice, PermitKey};
 use crate::authz::scope::{SCOPE_MAX_LENGTH, SCOPE_PATTERN};
-use crate::authz::{access, account_in_view};
-use crate::rpc::common::{check_future, page};
-use crate::rpc::{Action, Ctx, RpcError, RpcResult};
+use crate::call::common::{check_future, page};
+use crate::call::{Action, Ctx};
+use crate::error::{RpcError, RpcResult};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -51,7 +53,7 @@ impl Action for Create {
         if p.to_account_id == grantor.account_id {
             return Err(RpcError::validation("self_target").message("You cannot offer a role to yourself."));
         }
-        ctx.app().roles.grantable(&p.role, scope)?;
+        ctx.env().roles.grantable(&p.role, scope)?;
         // Only what you hold, at or below where you hold it (admins hold everything).
         if !access::may_hand_out(&grantor.permits, &p.role, scope) {
             return Err(RpcError::forbidden("role_not_grantable"));
@@ -59,7 +61,7 @@ impl Action for Create {
         check_future(p.expires_at, now)?;
         let recipient =
             accounts::find_enabled(ctx.conn().await?, p.to_account_id).await?.ok_or_else(RpcError::not_found)?;
-        let ttl = chrono::Duration::days(i64::from(ctx.app().config.offers.ttl_days));
+        let ttl = chrono::Duration::days(i64::from(ctx.env().config.offers.ttl_days));
         let expires_at = p.expires_at.unwrap_or(now + ttl);
         let key = PermitKey { account_id: recipient.account.id, role: &p.role, scope };
         key.lock(ctx.conn().await?).await?;
@@ -103,8 +105,7 @@ impl Action for Create {
             .subject(offer.id)
             .data(json!({ "role": offer.role, "expires_at": offer.expires_at, "renewed": renewed }));
         ctx.audit(event).await?;
-        let data = json!({ "offer": offer, "renewed": renewed });
-        ctx.notify(offer.to_account_id, "permit_offer_received", data).await?;
+        ctx.notify(offer.to_account_id, &OfferReceivedNotice { offer: &offer, renewed }).await?;
         Ok(OfferResult { offer })
     }
 }
@@ -139,7 +140,7 @@ impl Action for Accept {
         // The grantor must still be able to give it: an offer does not outlive the
         // grantor's own permit, nor a role that stopped being web-grantable.
         let grantor_permits = permits::active_of_account(ctx.conn().await?, offer.from_account_id, now).await?;
-        let grantable = ctx.app().roles.grantable(&offer.role, scope).is_ok();
+        let grantable = ctx.env().roles.grantable(&offer.role, scope).is_ok();
         if !grantable || !access::may_hand_out(&grantor_permits, &offer.role, scope) {
             return Err(RpcError::forbidden("role_not_grantable")
                 .message("The account that made this offer can no longer grant this role."));
@@ -164,8 +165,8 @@ impl Action for Accept {
             .data(json!({ "role": offer.role, "permit_id": permit.id, "replaced_permit_id": replaced,
                           "superseded_offer_ids": superseded }));
         ctx.audit(event).await?;
-        ctx.notify(offer.from_account_id, "permit_offer_accepted", json!({ "offer": offer, "permit": permit })).await?;
-        ctx.notify(recipient.account_id, "permit_granted", json!({ "permit": permit })).await?;
+        ctx.notify(offer.from_account_id, &OfferAcceptedNotice { offer: &offer, permit: &permit }).await?;
+        ctx.notify(recipient.account_id, &PermitGrantedNotice { permit: &permit }).await?;
         Ok(OfferAccepted { offer, permit, superseded_offer_ids: superseded })
     }
 }
@@ -197,7 +198,7 @@ impl Action for Decline {
             .subject(offer.id)
             .data(json!({ "role": offer.role, "reason": offer.decline_reason }));
         ctx.audit(event).await?;
-        ctx.notify(offer.from_account_id, "permit_offer_declined", json!({ "offer": offer })).await?;
+        ctx.notify(offer.from_account_id, &OfferDeclinedNotice { offer: &offer }).await?;
         Ok(OfferResult { offer })
     }
 }
@@ -219,7 +220,7 @@ impl Action for Retract {
             .subject(offer.id)
             .data(json!({ "role": offer.role }));
         ctx.audit(event).await?;
-        ctx.notify(offer.to_account_id, "permit_offer_retracted", json!({ "offer": offer })).await?;
+        ctx.notify(offer.to_account_id, &OfferRetractedNotice { offer: &offer }).await?;
         Ok(OfferResult { offer })
     }
 }

@@ -6,19 +6,20 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use super::notices::OfferExpiredNotice;
 use super::store::{self, Offer};
-use crate::app::App;
-use crate::audit::AuditEvent;
-use crate::rpc::{Ctx, RpcResult};
+use crate::audit_log::AuditEvent;
+use crate::call::{Ctx, Env};
+use crate::error::RpcResult;
 
 /// Offers expired per transaction (a backlog is worked through in batches).
 const BATCH: i64 = 100;
 
 /// Expires every pending offer past its expiry; returns how many.
-pub async fn sweep(app: &Arc<App>) -> RpcResult<usize> {
+pub async fn sweep(env: &Arc<Env>) -> RpcResult<usize> {
     let mut total = 0;
     loop {
-        let mut ctx = Ctx::system(app.clone());
+        let mut ctx = Ctx::system(env.clone());
         let now = ctx.now();
         let mut due = store::due(ctx.conn().await?, now, BATCH).await?;
         // Locks in one order: instances sweeping the same backlog at once cannot deadlock.
@@ -50,8 +51,7 @@ pub async fn expire(ctx: &mut Ctx, offer: &Offer) -> RpcResult<bool> {
         .subject(offer.id)
         .data(json!({ "role": offer.role, "from_account_id": offer.from_account_id }));
     ctx.audit(event).await?;
-    let data = json!({ "offer": offer });
-    ctx.notify(offer.from_account_id, "permit_offer_expired", data.clone()).await?;
-    ctx.notify(offer.to_account_id, "permit_offer_expired", data).await?;
+    ctx.notify(offer.from_account_id, &OfferExpiredNotice { offer: &offer }).await?;
+    ctx.notify(offer.to_account_id, &OfferExpiredNotice { offer: &offer }).await?;
     Ok(true)
 }

@@ -1,4 +1,4 @@
-//! Permit offers (SPEC.md §6): a role offered to an account, which accepts or declines.
+//! Permit offers (docs/protocol.md §6): a role offered to an account, which accepts or declines.
 //!
 //! An offer is `pending` until exactly one thing ends it: the recipient accepts (a permit
 //! is created, and every other pending offer of the same role and scope to the same
@@ -16,13 +16,16 @@
 
 pub mod actions;
 pub mod expiry;
+pub mod notices;
 pub mod store;
 
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::authz::permits::PermitKey;
-use crate::rpc::{Ctx, RpcError, RpcResult};
+use crate::call::Ctx;
+use crate::error::{RpcError, RpcResult};
+use notices::OfferSupersededNotice;
 pub use store::{Offer, OfferStatus};
 
 /// Supersedes the pending offers of `key` (but `except`) and tells each one's grantor;
@@ -37,7 +40,7 @@ pub async fn supersede(
     let now = ctx.now();
     let superseded = store::supersede(ctx.conn().await?, key, except, reason, cause, now).await?;
     for offer in &superseded {
-        ctx.notify(offer.from_account_id, "permit_offer_superseded", json!({ "offer": offer })).await?;
+        ctx.notify(offer.from_account_id, &OfferSupersededNotice { offer }).await?;
     }
     Ok(superseded.into_iter().map(|o| o.id).collect())
 }

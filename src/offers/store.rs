@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::authz::permits::PermitKey;
 use crate::db::ConnRef;
+use crate::error::{RpcError, RpcResult};
 use crate::on_conn;
-use crate::rpc::{RpcError, RpcResult};
 
 /// Where an offer stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -54,7 +54,7 @@ impl TryFrom<String> for OfferStatus {
     }
 }
 
-/// A role offered to an account (SPEC.md §6).
+/// A role offered to an account (docs/protocol.md §6).
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 pub struct Offer {
     pub id: Uuid,

@@ -4,17 +4,18 @@
 //! Batches hold 1 to [`MAX_BATCH`] entries and run in order. Notifications (no `id`) run
 //! but get no response; a body of nothing but notifications answers nothing at all.
 
-use std::sync::Arc;
-
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::context::{Caller, Finished, Hook, SessionCookie};
-use super::error::RpcError;
-use super::pipeline;
-use crate::app::App;
+use super::{Api, pipeline};
+use crate::call::Caller;
+use crate::call::caller::SessionCookie;
+use crate::call::ctx::{Finished, Hook};
+use crate::error::RpcError;
 
-/// Most entries a batch may hold (SPEC.md §1).
+/// Most entries a batch may hold (docs/protocol.md §1).
 pub const MAX_BATCH: usize = 100;
 
 /// A request whose envelope is valid.
@@ -25,12 +26,12 @@ pub struct Request {
     pub params: Value,
 }
 
-/// The answer to a body: what to send back (`None`: nothing), the session cookie to set
-/// or clear if a call asked for it (the last such call wins), and work to run once the
-/// answer is queued.
+/// The answer to a body: what to send back as JSON text (`None`: nothing), the session
+/// cookie to set or clear if a call asked for it (the last such call wins), and work to
+/// run once the answer is queued.
 #[derive(Default)]
 pub struct Answer {
-    pub body: Option<Value>,
+    pub body: Option<String>,
     pub cookie: Option<SessionCookie>,
     pub after_answer: Vec<Hook>,
 }
@@ -47,13 +48,13 @@ impl Answer {
 }
 
 /// Handles a whole body: one call or a batch.
-pub async fn handle_body(app: &Arc<App>, caller: &Caller, body: &[u8]) -> Answer {
+pub async fn handle_body(api: &Api, caller: &Caller, body: &[u8]) -> Answer {
     let parsed: Value = match serde_json::from_slice(body) {
         Ok(value) => value,
         Err(e) => return Answer::error(&RpcError::parse_error().with("detail", e.to_string())),
     };
     let Value::Array(entries) = parsed else {
-        let (body, finished) = handle_entry(app, caller, parsed).await;
+        let (body, finished) = handle_entry(api, caller, parsed).await;
         let mut answer = Answer { body, ..Answer::default() };
         answer.add(finished);
         return answer;
@@ -69,23 +70,23 @@ pub async fn handle_body(app: &Arc<App>, caller: &Caller, body: &[u8]) -> Answer
     let mut answer = Answer::default();
     let mut responses = Vec::new();
     for entry in entries {
-        let (body, finished) = handle_entry(app, caller, entry).await;
+        let (body, finished) = handle_entry(api, caller, entry).await;
         responses.extend(body);
         answer.add(finished);
     }
-    answer.body = (!responses.is_empty()).then_some(Value::Array(responses));
+    answer.body = (!responses.is_empty()).then(|| format!("[{}]", responses.join(",")));
     answer
 }
 
-async fn handle_entry(app: &Arc<App>, caller: &Caller, entry: Value) -> (Option<Value>, Finished) {
+async fn handle_entry(api: &Api, caller: &Caller, entry: Value) -> (Option<String>, Finished) {
     let request = match parse_request(entry) {
         Ok(request) => request,
         Err(rejected) => return (Some(error_response(rejected.0, &rejected.1, None)), Finished::default()),
     };
-    let outcome = pipeline::call(app, caller, &request.method, request.params).await;
+    let outcome = pipeline::call(api, caller, &request.method, request.params).await;
     let Some(id) = request.id else { return (None, outcome.finished) };
     let body = match outcome.result {
-        Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+        Ok(result) => success_response(id, &result),
         Err(error) => error_response(id, &error, Some(outcome.request_id)),
     };
     (Some(body), outcome.finished)
@@ -130,7 +131,18 @@ pub fn parse_request(entry: Value) -> Result<Request, Rejected> {
     Ok(Request { id, method, params })
 }
 
-/// A JSON-RPC error response.
-pub fn error_response(id: Value, error: &RpcError, request_id: Option<Uuid>) -> Value {
-    json!({ "jsonrpc": "2.0", "id": id, "error": error.to_json(request_id) })
+/// A JSON-RPC success response, as JSON text: the result is written as it is.
+pub fn success_response(id: Value, result: &RawValue) -> String {
+    #[derive(Serialize)]
+    struct Success<'a> {
+        jsonrpc: &'static str,
+        id: Value,
+        result: &'a RawValue,
+    }
+    serde_json::to_string(&Success { jsonrpc: "2.0", id, result }).expect("a response serializes")
+}
+
+/// A JSON-RPC error response, as JSON text.
+pub fn error_response(id: Value, error: &RpcError, request_id: Option<Uuid>) -> String {
+    json!({ "jsonrpc": "2.0", "id": id, "error": error.to_json(request_id) }).to_string()
 }

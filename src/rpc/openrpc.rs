@@ -1,20 +1,23 @@
-//! The OpenRPC 1.x document, built from the declarations and the generated schemas, and
-//! the `rpc.discover` action that returns it.
+//! The OpenRPC 1.x document, built from the declarations, the generated schemas and the
+//! notification catalogue, and the `rpc.discover` action that returns it.
 
 use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::action::Action;
-use super::common::EmptyParams;
-use super::context::Ctx;
-use super::error::RpcResult;
 use super::registry::Registry;
+use crate::call::common::EmptyParams;
+use crate::call::{Action, Ctx};
+use crate::error::{RpcError, RpcResult};
+use crate::notices::NoticeSpec;
 
 /// Builds the document. Schema `$defs` move to `components.schemas`, with refs rewritten.
-pub fn document(registry: &Registry) -> Value {
+/// Notification types are listed under `x-notifications` (docs/protocol.md §8).
+pub fn document(registry: &Registry, notices: &[NoticeSpec]) -> Value {
     let mut components = Map::new();
     let methods: Vec<Value> = registry
         .iter()
@@ -48,7 +51,18 @@ pub fn document(registry: &Registry) -> Value {
                 "x-auth": spec.auth.as_str(),
                 "x-side-effects": spec.side_effects,
                 "x-rate-limit": spec.rate_limit,
-                "x-permission": spec.permission,
+                "x-permission": spec.permission.as_ref().map(ToString::to_string),
+            })
+        })
+        .collect();
+    let notifications: Vec<Value> = notices
+        .iter()
+        .map(|notice| {
+            json!({
+                "name": notice.kind,
+                "description": notice.description(),
+                "delivery": notice.delivery.as_str(),
+                "schema": hoist_defs(notice.schema.clone(), &mut components),
             })
         })
         .collect();
@@ -60,6 +74,7 @@ pub fn document(registry: &Registry) -> Value {
             "description": "JSON-RPC 2.0 action server for consequential actions."
         },
         "methods": methods,
+        "x-notifications": notifications,
         "components": { "schemas": components },
     })
 }
@@ -95,10 +110,10 @@ fn rewrite_refs(value: Value) -> Value {
     }
 }
 
-/// An OpenRPC document.
+/// An OpenRPC document, as the JSON text it was serialized to once.
 #[derive(Debug, Serialize)]
 #[serde(transparent)]
-pub struct OpenRpcDocument(pub Value);
+pub struct OpenRpcDocument(Box<RawValue>);
 
 impl JsonSchema for OpenRpcDocument {
     fn schema_name() -> Cow<'static, str> {
@@ -114,14 +129,19 @@ impl JsonSchema for OpenRpcDocument {
     }
 }
 
-pub struct Discover;
+/// `rpc.discover`: the document, which is built from the registry this handler is bound
+/// in, so it is filled in once binding is done.
+pub struct Discover {
+    pub document: Arc<OnceLock<Box<RawValue>>>,
+}
 
 impl Action for Discover {
     const METHOD: &'static str = "rpc.discover";
     type Params = EmptyParams;
     type Output = OpenRpcDocument;
 
-    async fn run(&self, ctx: &mut Ctx, _params: EmptyParams) -> RpcResult<OpenRpcDocument> {
-        Ok(OpenRpcDocument(ctx.app().openrpc.clone()))
+    async fn run(&self, _ctx: &mut Ctx, _params: EmptyParams) -> RpcResult<OpenRpcDocument> {
+        let document = self.document.get().ok_or_else(|| RpcError::internal("the OpenRPC document is not built"))?;
+        Ok(OpenRpcDocument(document.clone()))
     }
 }

@@ -1,4 +1,5 @@
-//! The one path every call takes, whatever transport it came through (SPEC.md §2–3):
+//! The one path every call takes, whatever transport it came through (docs/protocol.md
+//! §2–3):
 //!
 //! find the declaration → refuse a mutation over GET → authenticate (401) → authorize:
 //! the declaration's `auth`, a token's method list, CSRF (403) → validate params against
@@ -13,20 +14,23 @@
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::time::Instant;
 
 use futures::FutureExt;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::context::{Caller, Credentials, Ctx, Finished, SessionCookie, Transport};
-use super::error::{ErrorKind, RpcError, RpcResult};
+use super::Api;
 use super::spec::{ActionSpec, Auth};
-use crate::app::App;
-use crate::audit::{self, AuditEvent, Outcome as AuditOutcome};
-use crate::auth::{self, Principal, Via};
-use crate::authz;
+use crate::audit_log::{AuditEvent, Outcome as AuditOutcome};
+use crate::auth;
+use crate::authz::access;
+use crate::call::caller::SessionCookie;
+use crate::call::ctx::Finished;
+use crate::call::{Caller, Credentials, Ctx, Principal, Transport, Via};
+use crate::config::Config;
+use crate::error::{ErrorKind, RpcError, RpcResult};
 
 /// How many times a mutation runs when it keeps losing races inside the database.
 const MUTATION_ATTEMPTS: u32 = 5;
@@ -34,25 +38,26 @@ const MUTATION_ATTEMPTS: u32 = 5;
 /// The answer to one call, with the id that ties it to the log.
 pub struct Outcome {
     pub request_id: Uuid,
-    pub result: RpcResult<Value>,
+    /// The result as JSON text, or the error.
+    pub result: RpcResult<Box<RawValue>>,
     /// What to do with the session cookie, and what to run once the answer is queued.
     pub finished: Finished,
 }
 
 /// Runs one call through the pipeline; logs it and records its metrics.
-pub async fn call(app: &Arc<App>, caller: &Caller, method: &str, params: Value) -> Outcome {
+pub async fn call(api: &Api, caller: &Caller, method: &str, params: Value) -> Outcome {
     let request_id = Uuid::now_v7();
     let started = Instant::now();
     let mut finished = Finished::default();
-    let result = run(app, caller, method, params, request_id, &mut finished).await;
+    let result = run(api, caller, method, params, request_id, &mut finished).await;
     let elapsed = started.elapsed();
     let outcome = match &result {
         Ok(_) => "ok",
         Err(e) => e.kind.name(),
     };
     // Unknown method names are caller-chosen: keep them out of metric labels.
-    let label = if app.registry.get(method).is_some() { method } else { "unknown" };
-    app.metrics.record_call(label, outcome, elapsed.as_secs_f64());
+    let label = if api.registry.get(method).is_some() { method } else { "unknown" };
+    api.env.metrics.record_call(label, outcome, elapsed.as_secs_f64());
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     let transport = caller.transport.as_str();
     match &result {
@@ -69,27 +74,26 @@ pub async fn call(app: &Arc<App>, caller: &Caller, method: &str, params: Value) 
 }
 
 async fn run(
-    app: &Arc<App>,
+    api: &Api,
     caller: &Caller,
     method: &str,
     params: Value,
     request_id: Uuid,
     finished: &mut Finished,
-) -> RpcResult<Value> {
-    if app.shutdown.is_cancelled() {
+) -> RpcResult<Box<RawValue>> {
+    if api.shutdown.is_cancelled() {
         return Err(RpcError::service_unavailable("shutting_down"));
     }
-    let action = app.registry.get(method).ok_or_else(RpcError::method_not_found)?;
+    let action = api.registry.get(method).ok_or_else(RpcError::method_not_found)?;
     let spec = &action.spec;
     if caller.transport == Transport::Get && spec.side_effects {
-        return Err(RpcError::invalid_request("method_requires_post")
-            .message("This method changes state: call it with POST or over the WebSocket."));
+        return Err(RpcError::method_requires_post());
     }
-    let principal = auth::authenticate(app, &caller.credentials).await?;
-    if let Err(denied) = authorize(app, spec, principal.as_ref(), caller) {
+    let principal = auth::authenticate(&api.env, &caller.credentials).await?;
+    if let Err(denied) = authorize(api, spec, principal.as_ref(), caller) {
         if denied.kind == ErrorKind::Forbidden {
             let event = AuditEvent::new(method, AuditOutcome::Denied).data(json!({ "reason": denied.reason }));
-            record_apart(app, event, caller, principal.as_ref(), request_id).await;
+            record_apart(api, event, caller, principal.as_ref(), request_id).await;
         }
         return Err(denied);
     }
@@ -99,7 +103,7 @@ async fn run(
         Some(p) => format!("account:{}", p.account_id),
         None => format!("ip:{}", caller.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())),
     };
-    app.rate_limits.check(&spec.rate_limit, &rate_key).map_err(RpcError::rate_limited)?;
+    api.rate_limits.check(&spec.rate_limit, &rate_key).map_err(RpcError::rate_limited)?;
 
     // A session whose expiry slid forward gets a fresh cookie, unless a handler sets one.
     if let (Some(Via::Session { renewed_until: Some(until), .. }), Credentials::Session(token)) =
@@ -115,7 +119,7 @@ async fn run(
     let mut attempt = 1;
     let done = loop {
         let these = if attempt < attempts { params.clone() } else { params.take() }.unwrap_or_default();
-        let mut ctx = Ctx::new(app.clone(), caller.clone(), principal.clone(), request_id, spec.side_effects);
+        let mut ctx = Ctx::new(api.env.clone(), caller.clone(), principal.clone(), request_id, spec.side_effects);
         // A panicking handler is a bug, not a crash: its transaction is dropped (rolled
         // back) and the caller gets `internal_error` like any other fault.
         let result =
@@ -152,7 +156,7 @@ async fn run(
             };
             if let Some(outcome) = outcome {
                 let data = json!({ "error": e.kind.name(), "reason": e.reason });
-                record_apart(app, AuditEvent::new(method, outcome).data(data), caller, principal.as_ref(), request_id)
+                record_apart(api, AuditEvent::new(method, outcome).data(data), caller, principal.as_ref(), request_id)
                     .await;
             }
             Err(e)
@@ -161,7 +165,7 @@ async fn run(
 }
 
 /// The declaration's `auth`, a token's method list, and the CSRF rule.
-fn authorize(app: &App, spec: &ActionSpec, principal: Option<&Principal>, caller: &Caller) -> RpcResult<()> {
+fn authorize(api: &Api, spec: &ActionSpec, principal: Option<&Principal>, caller: &Caller) -> RpcResult<()> {
     // A bad bearer token always fails (a script should hear its token is dead); a stale
     // cookie on a public method is ignored (a browser must still reach the login).
     let bad_bearer = matches!(caller.credentials, Credentials::Bearer(_)) && principal.is_none();
@@ -171,49 +175,60 @@ fn authorize(app: &App, spec: &ActionSpec, principal: Option<&Principal>, caller
             _ => RpcError::unauthenticated("invalid_credentials"),
         });
     }
-    if let Some(principal) = principal {
-        if !principal.may_call(&spec.method) {
-            return Err(RpcError::forbidden("token_method_not_allowed"));
-        }
-        let allowed = match spec.auth {
-            Auth::Public | Auth::Account => true,
-            Auth::Admin => principal.admin,
-            Auth::Keeper => principal.keeper || principal.admin,
-        } && spec.permission.as_deref().is_none_or(|p| {
-            // Held at some scope: the handler narrows what it shows to where it is held.
-            let (verb, resource) = p.split_once(':').unwrap_or((p, ""));
-            !authz::access::reach(&app.roles, &principal.permits, verb, resource).is_nowhere()
-        });
-        if !allowed {
-            return Err(RpcError::forbidden("not_permitted"));
-        }
+    let Some(principal) = principal else { return Ok(()) };
+    if !principal.may_call(&spec.method) {
+        return Err(RpcError::forbidden("token_method_not_allowed"));
     }
-    // A browser attaches cookies to requests other sites make: a cookie-authenticated
-    // mutation must come from our own origin. Bearer tokens are never sent implicitly.
-    if spec.side_effects && matches!(caller.credentials, Credentials::Session(_)) && principal.is_some() {
-        let public_origin = app.config.server.public_origin.trim_end_matches('/');
-        if caller.origin.as_deref().map(|o| o.trim_end_matches('/')) != Some(public_origin) {
-            return Err(RpcError::forbidden("csrf").message("Cross-site request refused: the Origin is not ours."));
-        }
+    let allowed = match spec.auth {
+        Auth::Public | Auth::Account => true,
+        Auth::Admin => principal.admin,
+        Auth::Keeper => principal.keeper || principal.admin,
+    } && spec.permission.as_ref().is_none_or(|p| {
+        // Held at some scope: the handler narrows what it shows to where it is held.
+        !access::reach(&api.env.roles, &principal.permits, &p.verb, &p.resource).is_nowhere()
+    });
+    if !allowed {
+        return Err(RpcError::forbidden("not_permitted"));
+    }
+    if spec.side_effects {
+        check_origin(&api.env.config, caller)?;
     }
     Ok(())
 }
 
-/// Writes an audit row for a call that changed nothing, in its own transaction.
-async fn record_apart(app: &App, event: AuditEvent, caller: &Caller, principal: Option<&Principal>, request_id: Uuid) {
-    let origin = audit::Origin {
-        account_id: principal.map(|p| p.account_id),
-        actor_id: principal.map(|p| p.actor_id),
-        ip: caller.ip.map(|ip| ip.to_string()),
-        request_id,
+/// The CSRF rule: a browser attaches cookies to requests other sites make, so a request
+/// authenticated by the session cookie (a mutation, or a WebSocket upgrade) must come
+/// from our own origin. Bearer tokens are never sent implicitly.
+pub fn check_origin(config: &Config, caller: &Caller) -> RpcResult<()> {
+    if !matches!(caller.credentials, Credentials::Session(_)) {
+        return Ok(());
+    }
+    let ours = config.server.public_origin.trim_end_matches('/');
+    if caller.origin.as_deref().map(|o| o.trim_end_matches('/')) != Some(ours) {
+        return Err(RpcError::forbidden("csrf").message("Cross-site request refused: the Origin is not ours."));
+    }
+    Ok(())
+}
+
+/// Who opens a WebSocket: its credentials are checked at the upgrade (and again on every
+/// call), a bad one is refused, and a cookie socket must be opened from our origin.
+pub async fn admit_socket(api: &Api, caller: &Caller) -> RpcResult<Option<Principal>> {
+    let principal = auth::authenticate(&api.env, &caller.credentials).await?;
+    if principal.is_none() && caller.credentials != Credentials::None {
+        return Err(RpcError::unauthenticated("invalid_credentials"));
+    }
+    check_origin(&api.env.config, caller)?;
+    Ok(principal)
+}
+
+/// Writes an audit row for a call that changed nothing, in a context of its own.
+async fn record_apart(api: &Api, event: AuditEvent, caller: &Caller, principal: Option<&Principal>, request_id: Uuid) {
+    let mut ctx = Ctx::new(api.env.clone(), caller.clone(), principal.cloned(), request_id, true);
+    let written = match ctx.audit(event).await {
+        Ok(()) => ctx.commit().await,
+        Err(e) => Err(e),
     };
-    let written = async {
-        let mut tx = app.db.begin_write().await?;
-        audit::append(tx.conn(), event, &origin, app.clock.now()).await?;
-        tx.commit().await?;
-        Ok::<(), RpcError>(())
-    };
-    if let Err(e) = written.await {
+    if let Err(e) = written {
         tracing::error!(%request_id, error = %e, "could not write the audit row of a failed call");
     }
 }

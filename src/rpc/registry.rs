@@ -7,10 +7,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::action::Handler;
 use super::spec::ActionSpec;
+use crate::call::Handler;
+use crate::call::action::typed_params;
+use crate::error::{RpcError, RpcResult};
 
 /// A declaration with its handler and its compiled input schema.
 pub struct BoundAction {
@@ -39,8 +42,6 @@ pub enum RegistryError {
     TypeMismatch { method: String, which: &'static str, declared: String, actual: String },
     #[error("method `{method}`: rate-limit class `{class}` is not configured in [rate_limits]")]
     UnknownRateLimit { method: String, class: String },
-    #[error("method `{method}`: permission `{permission}` is not of the form verb:resource")]
-    BadPermission { method: String, permission: String },
     #[error("method `{method}`: params schema does not compile: {reason}")]
     BadSchema { method: String, reason: String },
 }
@@ -85,15 +86,6 @@ impl Registry {
                     class: spec.rate_limit.clone(),
                 });
             }
-            if let Some(permission) = &spec.permission {
-                let well_formed = permission.split_once(':').is_some_and(|(v, r)| !v.is_empty() && !r.is_empty());
-                if !well_formed {
-                    return Err(RegistryError::BadPermission {
-                        method: spec.method.clone(),
-                        permission: permission.clone(),
-                    });
-                }
-            }
             let params_schema = handler.params_schema();
             let result_schema = handler.result_schema();
             let validator = jsonschema::draft202012::new(&params_schema)
@@ -117,6 +109,13 @@ impl Registry {
 }
 
 impl BoundAction {
+    /// Params checked against the method's schema, as the handler's type: what the
+    /// pipeline does before a handler runs, for the command line's changes.
+    pub fn params<P: DeserializeOwned>(&self, params: Value) -> RpcResult<P> {
+        self.validate(&params).map_err(RpcError::invalid_params)?;
+        typed_params(params)
+    }
+
     /// Checks params against the input schema; issues carry JSON-pointer paths.
     pub fn validate(&self, params: &Value) -> Result<(), Vec<Value>> {
         use jsonschema::error::ValidationErrorKind as Kind;
@@ -158,9 +157,7 @@ mod tests {
     use serde::{Deserialize, Serialize};
 
     use super::*;
-    use crate::rpc::action::Action;
-    use crate::rpc::context::Ctx;
-    use crate::rpc::error::RpcResult;
+    use crate::call::{Action, Ctx};
     use crate::rpc::spec::parse_file;
 
     #[derive(Deserialize, JsonSchema)]
@@ -227,11 +224,6 @@ mod tests {
 
         let err = Registry::bind(spec("ping", "bulk"), vec![Box::new(Ping)], &classes()).err().unwrap();
         assert!(matches!(err, RegistryError::UnknownRateLimit { .. }), "{err}");
-
-        let mut bad = spec("ping", "read");
-        bad[0].permission = Some("audit".into());
-        let err = Registry::bind(bad, vec![Box::new(Ping)], &classes()).err().unwrap();
-        assert!(matches!(err, RegistryError::BadPermission { .. }), "{err}");
     }
 
     #[test]

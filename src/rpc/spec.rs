@@ -59,7 +59,34 @@ pub struct ActionSpec {
     /// A `verb:resource` the caller must hold (at some scope) before params are even read;
     /// the handler narrows what it shows to where it is held.
     #[serde(default)]
-    pub permission: Option<String>,
+    pub permission: Option<Permission>,
+}
+
+/// A declared `verb:resource`, parsed once when the declarations are read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Permission {
+    pub verb: String,
+    pub resource: String,
+}
+
+impl TryFrom<String> for Permission {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Permission, String> {
+        match text.split_once(':') {
+            Some((verb, resource)) if !verb.is_empty() && !resource.is_empty() => {
+                Ok(Permission { verb: verb.to_owned(), resource: resource.to_owned() })
+            }
+            _ => Err(format!("permission `{text}` is not of the form verb:resource")),
+        }
+    }
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.verb, self.resource)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +126,18 @@ mod tests {
     fn builtin_declarations_parse() {
         let specs = builtin().unwrap();
         assert!(specs.iter().any(|s| s.method == "rpc.discover"));
+    }
+
+    #[test]
+    fn a_permission_is_verb_colon_resource() {
+        let action = "[[action]]\nmethod = \"a\"\ndescription = \"d\"\nauth = \"account\"\nside_effects = false\n\
+                      params = \"P\"\nresult = \"R\"\nrate_limit = \"read\"\n";
+        let specs = parse_file("x.toml", &format!("{action}permission = \"view:audit\"\n")).unwrap();
+        let permission = specs[0].permission.as_ref().unwrap();
+        assert_eq!((permission.verb.as_str(), permission.resource.as_str()), ("view", "audit"));
+        assert_eq!(permission.to_string(), "view:audit");
+        let err = parse_file("x.toml", &format!("{action}permission = \"audit\"\n")).unwrap_err().to_string();
+        assert!(err.starts_with("actions/x.toml:") && err.contains("verb:resource"), "{err}");
     }
 
     #[test]

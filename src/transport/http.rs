@@ -9,17 +9,18 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{MAX_BODY_BYTES, SESSION_COOKIE, caller_from};
-use crate::app::App;
-use crate::rpc::context::SessionCookie;
-use crate::rpc::envelope::{self, error_response};
-use crate::rpc::{ErrorKind, RpcError, Transport, pipeline};
+use super::request::{MAX_BODY_BYTES, SESSION_COOKIE, caller_from};
+use crate::call::Transport;
+use crate::call::caller::SessionCookie;
+use crate::error::RpcError;
+use crate::rpc::envelope::{self, error_response, success_response};
+use crate::rpc::{Api, pipeline};
 
 /// `POST /rpc`: 200 with the response(s), or 204 when the body held only notifications.
 pub async fn post_rpc(
-    State(app): State<Arc<App>>,
+    State(api): State<Arc<Api>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
@@ -27,16 +28,16 @@ pub async fn post_rpc(
     let declared_len = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     let Some(bytes) = read_body(body, declared_len).await else {
         let error = RpcError::invalid_request("too_large").with("max_bytes", MAX_BODY_BYTES);
-        return json_response(StatusCode::OK, &error_response(Value::Null, &error, None));
+        return json_response(StatusCode::OK, error_response(Value::Null, &error, None));
     };
     let caller = caller_from(&headers, peer, Transport::Post);
-    let answer = envelope::handle_body(&app, &caller, &bytes).await;
-    let mut response = match &answer.body {
+    let answer = envelope::handle_body(&api, &caller, &bytes).await;
+    let mut response = match answer.body {
         Some(body) => json_response(StatusCode::OK, body),
         None => StatusCode::NO_CONTENT.into_response(),
     };
     if let Some(cookie) = &answer.cookie {
-        set_cookie(&mut response, &app, cookie);
+        set_cookie(&mut response, &api, cookie);
     }
     response
 }
@@ -70,7 +71,7 @@ async fn read_body(body: Body, declared_len: Option<usize>) -> Option<Bytes> {
 
 /// `GET /rpc/{method}?params=<JSON object>&id=<id>`: reads only; the status follows the error.
 pub async fn get_rpc(
-    State(app): State<Arc<App>>,
+    State(api): State<Arc<Api>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(method): Path<String>,
     RawQuery(query): RawQuery,
@@ -95,23 +96,23 @@ pub async fn get_rpc(
         Some(Err(e)) => return get_error(id, &RpcError::parse_error().with("detail", e.to_string()), None),
     };
     let caller = caller_from(&headers, peer, Transport::Get);
-    let outcome = pipeline::call(&app, &caller, &method, params).await;
+    let outcome = pipeline::call(&api, &caller, &method, params).await;
     let mut response = match outcome.result {
-        Ok(result) => json_response(StatusCode::OK, &json!({ "jsonrpc": "2.0", "id": id, "result": result })),
+        Ok(result) => json_response(StatusCode::OK, success_response(id, &result)),
         Err(error) => get_error(id, &error, Some(outcome.request_id)),
     };
     if let Some(cookie) = &outcome.finished.cookie {
-        set_cookie(&mut response, &app, cookie);
+        set_cookie(&mut response, &api, cookie);
     }
     response
 }
 
 /// Adds the `Set-Cookie` header for the session cookie.
-fn set_cookie(response: &mut Response, app: &App, cookie: &SessionCookie) {
-    let secure = if app.config.https() { "; Secure" } else { "" };
+fn set_cookie(response: &mut Response, api: &Api, cookie: &SessionCookie) {
+    let secure = if api.env.config.https() { "; Secure" } else { "" };
     let value = match cookie {
         SessionCookie::Set { token, expires_at } => {
-            let max_age = (*expires_at - app.clock.now()).num_seconds().max(0);
+            let max_age = (*expires_at - api.env.clock.now()).num_seconds().max(0);
             format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
         }
         SessionCookie::Clear => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
@@ -130,25 +131,22 @@ fn parse_get_id(text: &str) -> Value {
 }
 
 fn get_error(id: Value, error: &RpcError, request_id: Option<uuid::Uuid>) -> Response {
-    let status = if error.kind == ErrorKind::InvalidRequest && error.reason == "method_requires_post" {
-        StatusCode::METHOD_NOT_ALLOWED
-    } else {
-        StatusCode::from_u16(error.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-    };
-    let mut response = json_response(status, &error_response(id, error, request_id));
+    let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = json_response(status, error_response(id, error, request_id));
     if let Some(seconds) = error.data_field("retry_after_s").and_then(Value::as_u64) {
         response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
-    let bytes = Bytes::from(serde_json::to_vec(body).unwrap_or_default());
-    (status, [(CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response()
+fn json_response(status: StatusCode, body: String) -> Response {
+    (status, [(CONTENT_TYPE, HeaderValue::from_static("application/json"))], Bytes::from(body)).into_response()
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -3,17 +3,18 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::App;
+use crate::rpc::Api;
 
 /// `GET /health`: 200 when the database answers, 503 otherwise.
-pub async fn health(State(app): State<Arc<App>>) -> Response {
-    match app.db.ping().await {
+pub async fn health(State(api): State<Arc<Api>>) -> Response {
+    match api.env.db.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ok", "database": "ok"}))).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "health check: database unreachable");
@@ -24,12 +25,12 @@ pub async fn health(State(app): State<Arc<App>>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text exposition.
-pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+pub async fn metrics(State(api): State<Arc<Api>>) -> Response {
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    ([(CONTENT_TYPE, content_type)], app.metrics.encode()).into_response()
+    ([(CONTENT_TYPE, content_type)], api.env.metrics.encode()).into_response()
 }
 
-/// `GET /openrpc.json`: the same document `rpc.discover` returns.
-pub async fn openrpc(State(app): State<Arc<App>>) -> Response {
-    Json(app.openrpc.clone()).into_response()
+/// `GET /openrpc.json`: the same document `rpc.discover` returns, serialized once.
+pub async fn openrpc(State(api): State<Arc<Api>>) -> Response {
+    ([(CONTENT_TYPE, "application/json")], Bytes::copy_from_slice(api.openrpc().as_bytes())).into_response()
 }

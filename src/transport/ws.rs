@@ -21,15 +21,14 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use serde_json::json;
+use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::task::TaskTracker;
 
-use super::{MAX_BODY_BYTES, caller_from};
-use crate::app::App;
-use crate::auth;
-use crate::notify::subscription::envelope;
-use crate::rpc::{Caller, Credentials, Transport, envelope as rpc_envelope};
+use super::request::{MAX_BODY_BYTES, caller_from};
+use crate::call::{Caller, Transport};
+use crate::notify::{ResyncRequired, SessionRevoked, envelope};
+use crate::rpc::{Api, envelope as rpc_envelope, pipeline};
 use crate::sockets::{CLOSE_RESYNC, Registration, SocketLink};
 
 /// Calls one socket may have running at once.
@@ -44,42 +43,31 @@ const READ_BUFFER_BYTES: usize = 4096;
 const CLOSING_GRACE: Duration = Duration::from_secs(5);
 
 pub async fn upgrade(
-    State(app): State<Arc<App>>,
+    State(api): State<Arc<Api>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if app.shutdown.is_cancelled() {
+    if api.shutdown.is_cancelled() {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     let caller = caller_from(&headers, peer, Transport::WebSocket);
-    // Credentials are checked at the upgrade (and again on every call): a bad one is
-    // refused here, and a good one registers the socket so revoking it closes the socket.
-    let principal = match auth::authenticate(&app, &caller.credentials).await {
+    // A good credential registers the socket, so that revoking it closes the socket.
+    let principal = match pipeline::admit_socket(&api, &caller).await {
         Ok(principal) => principal,
         Err(e) => {
-            let status = StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             return status.into_response();
         }
     };
-    if principal.is_none() && caller.credentials != Credentials::None {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    // Cookies ride along on cross-site handshakes too: a cookie socket must be opened by our origin.
-    if matches!(caller.credentials, Credentials::Session(_)) {
-        let ours = app.config.server.public_origin.trim_end_matches('/');
-        if caller.origin.as_deref().map(|o| o.trim_end_matches('/')) != Some(ours) {
-            return StatusCode::FORBIDDEN.into_response();
-        }
-    }
-    let registration = principal.map(|p| app.sockets.register(p.socket_key()));
-    let connections = app.connections.clone();
+    let registration = principal.map(|p| api.env.sockets.register(p.socket_key()));
+    let connections = api.connections.clone();
     // A small read buffer (it grows for a larger frame): the default 128 KiB per socket
     // was most of an idle socket's memory (measured by benches/fanout.rs).
     ws.read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_BODY_BYTES)
         .max_frame_size(MAX_BODY_BYTES)
-        .on_upgrade(move |socket| connections.track_future(serve(app, caller, registration, socket)))
+        .on_upgrade(move |socket| connections.track_future(serve(api, caller, registration, socket)))
 }
 
 /// Why the read loop ended.
@@ -90,10 +78,11 @@ enum Ending {
     Close(u16, &'static str, Vec<String>),
 }
 
-async fn serve(app: Arc<App>, mut caller: Caller, mut registration: Option<Registration>, socket: WebSocket) {
-    app.metrics.socket_opened();
+async fn serve(api: Arc<Api>, mut caller: Caller, mut registration: Option<Registration>, socket: WebSocket) {
+    let env = api.env.clone();
+    env.metrics.socket_opened();
     let (mut sink, mut stream) = socket.split();
-    let (queue_tx, mut queue_rx) = mpsc::channel::<String>(app.config.websocket.outbound_queue);
+    let (queue_tx, mut queue_rx) = mpsc::channel::<String>(env.config.websocket.outbound_queue);
     let (ping_tx, mut ping_rx) = mpsc::channel::<Message>(1);
     let (last_tx, mut last_rx) = mpsc::channel::<Vec<Message>>(1);
     let link = SocketLink::new(queue_tx.clone());
@@ -120,7 +109,7 @@ async fn serve(app: Arc<App>, mut caller: Caller, mut registration: Option<Regis
         }
     });
 
-    let ws_config = &app.config.websocket;
+    let ws_config = &env.config.websocket;
     let mut ping = tokio::time::interval(Duration::from_secs(ws_config.ping_interval_s));
     ping.reset();
     let idle_timeout = Duration::from_secs(ws_config.idle_timeout_s);
@@ -129,14 +118,14 @@ async fn serve(app: Arc<App>, mut caller: Caller, mut registration: Option<Regis
     let calls = TaskTracker::new();
     let ending = loop {
         let message = tokio::select! {
-            _ = app.shutdown.cancelled() => break Ending::Close(CLOSE_GOING_AWAY, "server shutting down", vec![]),
+            _ = api.shutdown.cancelled() => break Ending::Close(CLOSE_GOING_AWAY, "server shutting down", vec![]),
             Some(code) = revoked(&mut registration) => {
-                let texts = pushes(&link, json!({ "type": "session_revoked" }));
+                let texts = pushes(&link, &SessionRevoked {});
                 break Ending::Close(code, "credentials revoked", texts);
             }
             _ = link.resync_requested() => {
-                app.metrics.socket_resynced();
-                let texts = pushes(&link, json!({ "type": "resync_required" }));
+                env.metrics.socket_resynced();
+                let texts = pushes(&link, &ResyncRequired {});
                 break Ending::Close(CLOSE_RESYNC, "resync required", texts);
             }
             _ = ping.tick() => {
@@ -156,11 +145,11 @@ async fn serve(app: Arc<App>, mut caller: Caller, mut registration: Option<Regis
             Some(Ok(Message::Close(_)) | Err(_)) | None => break Ending::Gone,
         };
         let Ok(permit) = in_flight.clone().acquire_owned().await else { break Ending::Gone };
-        let (app, caller, queue) = (app.clone(), caller.clone(), queue_tx.clone());
+        let (api, caller, queue) = (api.clone(), caller.clone(), queue_tx.clone());
         calls.spawn(async move {
-            let answer = rpc_envelope::handle_body(&app, &caller, &body).await;
+            let answer = rpc_envelope::handle_body(&api, &caller, &body).await;
             if let Some(body) = answer.body {
-                let _ = queue.send(body.to_string()).await;
+                let _ = queue.send(body).await;
             }
             for hook in answer.after_answer {
                 hook();
@@ -187,17 +176,17 @@ async fn serve(app: Arc<App>, mut caller: Caller, mut registration: Option<Regis
     if tokio::time::timeout(CLOSING_GRACE, &mut writer).await.is_err() {
         writer.abort();
     }
-    app.metrics.socket_closed();
+    env.metrics.socket_closed();
 }
 
 /// One message per subscription on the socket carrying `result` (or one without a
 /// subscription id when there is none).
-fn pushes(link: &SocketLink, result: serde_json::Value) -> Vec<String> {
+fn pushes(link: &SocketLink, result: &impl Serialize) -> Vec<String> {
     let ids = link.subscriptions();
     if ids.is_empty() {
-        return vec![json!({ "jsonrpc": "2.0", "method": "notification", "params": { "result": result } }).to_string()];
+        return vec![envelope(None, result)];
     }
-    ids.iter().map(|id| envelope(id, &result)).collect()
+    ids.iter().map(|id| envelope(Some(id), result)).collect()
 }
 
 /// Resolves with a close code when the socket's credential is revoked; never without one.

@@ -5,11 +5,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use countersign::app::Extra;
+use countersign::call::{Action, Ctx};
 use countersign::config::{Config, RateLimit};
+use countersign::error::{ErrorKind, RpcError, RpcResult};
+use countersign::notify::Notice;
 use countersign::on_conn;
 use countersign::rpc::spec::parse_file;
-use countersign::rpc::{Action, Ctx, ErrorKind, RpcError, RpcResult};
-use countersign::server::Extra;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -228,6 +230,20 @@ pub struct NotifyResult {
     pub seqs: Vec<i64>,
 }
 
+/// Notification types only the test doubles send (they have no published schema).
+pub const TEST_NOTICE_KINDS: &[&str] = &[TestEvent::KIND];
+
+/// The payload `test_notify` writes: a notification type only the tests send.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TestEvent {
+    pub i: u32,
+    pub pad: String,
+}
+
+impl Notice for TestEvent {
+    const KIND: &'static str = "test_event";
+}
+
 pub struct Notify;
 impl Action for Notify {
     const METHOD: &'static str = "test_notify";
@@ -237,7 +253,7 @@ impl Action for Notify {
         let pad = "x".repeat(p.pad.unwrap_or(0));
         let mut seqs = Vec::new();
         for i in 0..p.count {
-            seqs.push(ctx.notify(p.account_id, "test_event", serde_json::json!({"i": i, "pad": pad})).await?);
+            seqs.push(ctx.notify(p.account_id, &TestEvent { i, pad: pad.clone() }).await?);
         }
         if p.fail == Some(true) {
             return Err(RpcError::conflict("test_failure"));
@@ -312,7 +328,7 @@ impl Action for Slow {
 
 /// Whether `test_write` left its probe row for `key`.
 pub async fn probe_exists(server: &TestServer, key: &str) -> bool {
-    let mut conn = server.app.db.read().await.unwrap();
+    let mut conn = server.env.db.read().await.unwrap();
     let row_key = format!("probe:{key}");
     let count: i64 =
         on_conn!(conn.conn(), c => sqlx::query_scalar("SELECT COUNT(*) FROM countersign_meta WHERE key = $1")

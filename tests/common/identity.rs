@@ -35,7 +35,7 @@ pub struct Client {
 impl TestServer {
     /// The one-time bootstrap token the server wrote at start.
     pub fn bootstrap_token(&self) -> String {
-        let path = self.app.config.auth.bootstrap_token_file.clone().expect("tests set the token file");
+        let path = self.env.config.auth.bootstrap_token_file.clone().expect("tests set the token file");
         std::fs::read_to_string(path).expect("the bootstrap token file exists").trim().to_owned()
     }
 
@@ -45,7 +45,7 @@ impl TestServer {
             addr: self.addr,
             http: self.http.clone(),
             auth: Auth::Anonymous,
-            origin: Some(self.app.config.server.public_origin.clone()),
+            origin: Some(self.env.config.server.public_origin.clone()),
             account_id: None,
         }
     }
@@ -169,7 +169,7 @@ impl TestServer {
     ) -> countersign::authz::Permit {
         use countersign::authz::permits::{self, NewPermit};
         let account_id: uuid::Uuid = account_id.parse().unwrap();
-        let mut tx = self.app.db.begin_write().await.unwrap();
+        let mut tx = self.env.db.begin_write().await.unwrap();
         let found = countersign::auth::accounts::find_enabled(tx.conn(), account_id).await.unwrap().unwrap();
         let new = NewPermit {
             account_id,
@@ -188,6 +188,6 @@ impl TestServer {
     /// Runs the offer expiry sweeper now (the server runs it every minute); returns how
     /// many offers it expired.
     pub async fn sweep_offers(&self) -> usize {
-        countersign::offers::expiry::sweep(&self.app).await.unwrap()
+        countersign::offers::expiry::sweep(&self.env).await.unwrap()
     }
 }

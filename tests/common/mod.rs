@@ -8,15 +8,18 @@
 
 pub mod doubles;
 pub mod identity;
+pub mod notices;
 pub mod pg;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use countersign::app::App;
+use countersign::app::Extra;
+use countersign::call::Env;
 use countersign::clock::Clock;
 use countersign::config::{Config, RateLimit};
-use countersign::server::{self, Extra, Running};
+use countersign::rpc::Api;
+use countersign::server::{self, Running};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -49,7 +52,9 @@ macro_rules! backend_tests {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub base: String,
-    pub app: Arc<App>,
+    pub api: Arc<Api>,
+    /// The server's environment (`api.env`): its database, config, clock.
+    pub env: Arc<Env>,
     pub clock: Clock,
     pub http: reqwest::Client,
     pub database_url: String,
@@ -84,7 +89,7 @@ pub async fn start_custom(backend: Backend, extra: Extra, tweak: impl FnOnce(&mu
 impl TestServer {
     /// A second server instance on the same database (as behind a load balancer).
     pub async fn another_instance(&self) -> TestServer {
-        let backend = match self.app.db.backend() {
+        let backend = match self.env.db.backend() {
             countersign::db::Backend::Sqlite => Backend::Sqlite,
             countersign::db::Backend::Postgres => Backend::Postgres,
         };
@@ -122,11 +127,12 @@ async fn start_on(
         Backend::Sqlite => countersign::db::Backend::Sqlite,
         Backend::Postgres => countersign::db::Backend::Postgres,
     };
-    assert_eq!(running.app.db.backend(), expected);
+    assert_eq!(running.api.env.db.backend(), expected);
     TestServer {
         addr,
         base: format!("http://{addr}"),
-        app: running.app.clone(),
+        api: running.api.clone(),
+        env: running.api.env.clone(),
         clock,
         http: reqwest::Client::new(),
         database_url,
@@ -189,6 +195,20 @@ impl TestServer {
     }
 }
 
+/// A test's server, as it goes: every notification it stored must match its type's
+/// schema. (Skipped when the test is failing anyway, or runs on a single-threaded runtime
+/// that cannot block here.)
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        if std::thread::panicking() || runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return;
+        }
+        let env = self.env.clone();
+        tokio::task::block_in_place(|| runtime.block_on(notices::check_stream(&env)));
+    }
+}
+
 /// Everything the servers of this test binary logged, at every level.
 static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
 
@@ -232,12 +252,17 @@ impl WsClient {
         self.stream.send(Message::text(text)).await.unwrap();
     }
 
-    /// The next text message as JSON (fails after 10 s or on anything else).
+    /// The next text message as JSON (fails after 10 s or on anything else). A pushed
+    /// notification is checked against its type's schema.
     pub async fn next_json(&mut self) -> Value {
-        match self.next().await {
+        let value: Value = match self.next().await {
             Message::Text(text) => serde_json::from_str(&text).unwrap(),
             other => panic!("expected a text message, got {other:?}"),
+        };
+        if value["method"] == "notification" {
+            notices::check_push(&value["params"]["result"]);
         }
+        value
     }
 
     /// The next message of any kind other than ping/pong.

@@ -8,15 +8,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::audit::AuditEvent;
+use crate::audit_log::AuditEvent;
 use crate::auth::accounts::{self, Account};
 use crate::auth::bootstrap::AccountResult;
 use crate::auth::{password, sessions};
-use crate::authz::{self, Permit};
+use crate::authz::{Permit, access};
+use crate::call::caller::SessionCookie;
+use crate::call::common::{EmptyParams, OkResult, page};
+use crate::call::{Action, Ctx};
 use crate::config::Signup as SignupMode;
-use crate::rpc::common::{EmptyParams, OkResult, page};
-use crate::rpc::context::SessionCookie;
-use crate::rpc::{Action, Ctx, RpcError, RpcResult};
+use crate::error::{RpcError, RpcResult};
 use crate::sockets::{self, CLOSE_REVOKED, SocketKey};
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -50,7 +51,7 @@ impl Action for Login {
 
     async fn run(&self, ctx: &mut Ctx, p: LoginParams) -> RpcResult<LoginResult> {
         let (now, ip) = (ctx.now(), ctx.ip());
-        ctx.app().login_limits.attempt(&ip, &p.username, now).map_err(RpcError::rate_limited)?;
+        ctx.env().login_limits.attempt(&ip, &p.username, now).map_err(RpcError::rate_limited)?;
         // The password check runs before the call's transaction begins, off the write lock.
         let found = accounts::find_for_login(ctx.reader().await?.conn(), &p.username).await?;
         let Some(found) = found else {
@@ -61,8 +62,8 @@ impl Action for Login {
         if !password::verify(p.password, Some(found.password_hash.clone())).await? {
             return Err(login_failed());
         }
-        ctx.app().login_limits.succeeded(&ip, &p.username, now);
-        let ttl = sessions::ttl(ctx.app());
+        ctx.env().login_limits.succeeded(&ip, &p.username, now);
+        let ttl = sessions::ttl(ctx.env());
         let session = sessions::create(ctx.conn().await?, found.account.id, ttl, now).await?;
         let event = AuditEvent::success("account_login").subject(session.id);
         ctx.audit(AuditEvent { account_id: Some(found.account.id), actor_id: Some(found.actor_id), ..event }).await?;
@@ -104,11 +105,11 @@ impl Action for Logout {
 
 /// Closes the sockets of revoked credentials, on every instance, once the revocation
 /// has committed.
-pub(crate) async fn close_after_commit(ctx: &mut Ctx, keys: Vec<SocketKey>) -> RpcResult<()> {
+pub async fn close_after_commit(ctx: &mut Ctx, keys: Vec<SocketKey>) -> RpcResult<()> {
     for key in &keys {
         sockets::announce_close(ctx.conn().await?, *key).await?;
     }
-    let sockets = ctx.app().sockets.clone();
+    let sockets = ctx.env().sockets.clone();
     ctx.after_commit(move || {
         for key in keys {
             sockets.close_all(key, CLOSE_REVOKED);
@@ -130,7 +131,9 @@ pub struct CreateAccountParams {
     pub email: Option<String>,
 }
 
-async fn create_account(ctx: &mut Ctx, p: CreateAccountParams, event_type: &str) -> RpcResult<AccountResult> {
+/// Creates an account: `account_create`, `account_signup` and the command line's
+/// `account create` (`event_type` names which in the audit log).
+pub async fn create_account(ctx: &mut Ctx, p: CreateAccountParams, event_type: &str) -> RpcResult<AccountResult> {
     let now = ctx.now();
     let hash = password::hash_new(p.password).await?;
     let created = accounts::create(ctx.conn().await?, &p.username, p.email.as_deref(), &hash, now).await?;
@@ -159,7 +162,7 @@ impl Action for Signup {
     type Output = AccountResult;
 
     async fn run(&self, ctx: &mut Ctx, p: CreateAccountParams) -> RpcResult<AccountResult> {
-        if ctx.app().config.auth.signup != SignupMode::Open {
+        if ctx.env().config.auth.signup != SignupMode::Open {
             return Err(RpcError::forbidden("signup_closed").message("Sign-up is closed; ask an admin for an account."));
         }
         create_account(ctx, p, Self::METHOD).await
@@ -189,12 +192,12 @@ impl Action for PasswordChange {
         password::check_strength(&p.new_password)?;
         // A wrong current password counts as a failed login: a stolen session must not
         // become a way to guess the password.
-        ctx.app().login_limits.attempt(&ip, &principal.username, now).map_err(RpcError::rate_limited)?;
+        ctx.env().login_limits.attempt(&ip, &principal.username, now).map_err(RpcError::rate_limited)?;
         let stored = accounts::password_hash(ctx.reader().await?.conn(), principal.account_id).await?;
         if !password::verify(p.current_password, Some(stored)).await? {
             return Err(RpcError::forbidden("wrong_password").message("The current password is not right."));
         }
-        ctx.app().login_limits.succeeded(&ip, &principal.username, now);
+        ctx.env().login_limits.succeeded(&ip, &principal.username, now);
         let hash = password::hash_new(p.new_password).await?;
         accounts::set_password_hash(ctx.conn().await?, principal.account_id, &hash).await?;
         let ended =
@@ -260,7 +263,7 @@ impl Action for Whoami {
     async fn run(&self, ctx: &mut Ctx, _p: EmptyParams) -> RpcResult<WhoamiResult> {
         let principal = ctx.require_principal()?.clone();
         let account = accounts::find(ctx.conn().await?, principal.account_id).await?.ok_or_else(RpcError::not_found)?;
-        let permissions = authz::access::permissions(&ctx.app().roles, &principal.permits);
+        let permissions = access::permissions(&ctx.env().roles, &principal.permits);
         Ok(WhoamiResult { account, actor_id: principal.actor_id, permits: principal.permits, permissions })
     }
 }

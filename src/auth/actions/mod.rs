@@ -1,11 +1,11 @@
-//! The identity methods of SPEC.md §4, one file per object: accounts (and signing in),
+//! The identity methods of docs/protocol.md §4, one file per object: accounts (and signing in),
 //! sessions, API tokens. `account_bootstrap` lives with the bootstrap logic.
 
 pub mod account;
 pub mod session;
 pub mod token;
 
-use crate::rpc::Handler;
+use crate::call::Handler;
 
 /// Every identity handler.
 pub fn all() -> Vec<Box<dyn Handler>> {

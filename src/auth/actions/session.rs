@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::account::close_after_commit;
-use crate::audit::AuditEvent;
+use crate::audit_log::AuditEvent;
 use crate::auth::sessions::{self, SessionInfo};
-use crate::rpc::common::{EmptyParams, OkResult};
-use crate::rpc::{Action, Ctx, RpcError, RpcResult};
+use crate::call::common::{EmptyParams, OkResult};
+use crate::call::{Action, Ctx};
+use crate::error::{RpcError, RpcResult};
 use crate::sockets::SocketKey;
 
 #[derive(Debug, Serialize, JsonSchema)]

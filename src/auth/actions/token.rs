@@ -7,11 +7,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::account::close_after_commit;
-use crate::audit::AuditEvent;
-use crate::auth::Via;
+use crate::audit_log::AuditEvent;
 use crate::auth::tokens::{self, TokenInfo};
-use crate::rpc::common::{EmptyParams, OkResult, check_future};
-use crate::rpc::{Action, Ctx, RpcError, RpcResult};
+use crate::call::common::{EmptyParams, OkResult, check_future};
+use crate::call::{Action, Ctx};
+use crate::error::{RpcError, RpcResult};
 use crate::sockets::SocketKey;
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -43,32 +43,51 @@ impl Action for Create {
     type Output = TokenCreated;
 
     async fn run(&self, ctx: &mut Ctx, p: TokenCreateParams) -> RpcResult<TokenCreated> {
-        let principal = ctx.require_principal()?.clone();
-        let now = ctx.now();
-        check_future(p.expires_at, now)?;
-        let mut methods = p.methods;
-        if let Some(methods) = &mut methods {
-            methods.sort();
-            methods.dedup();
-            if let Some(unknown) = methods.iter().find(|m| ctx.app().registry.get(m).is_none()) {
-                return Err(RpcError::validation("unknown_method").with("method", unknown.clone()));
-            }
-        }
-        // A limited token may only mint tokens limited to (a subset of) its own methods.
-        if let Via::Token { methods: Some(own), .. } = &principal.via {
-            let within = methods.as_ref().is_some_and(|m| m.iter().all(|x| own.contains(x)));
-            if !within {
-                return Err(RpcError::forbidden("token_method_not_allowed"));
-            }
-        }
-        let (token, secret) =
-            tokens::create(ctx.conn().await?, principal.account_id, &p.name, p.expires_at, methods, now).await?;
-        let event = AuditEvent::success(Self::METHOD)
-            .subject(token.id)
-            .data(json!({ "name": token.name, "methods": token.methods, "expires_at": token.expires_at }));
-        ctx.audit(event).await?;
-        Ok(TokenCreated { token, secret })
+        let principal = ctx.require_principal()?;
+        let owner = Owner {
+            account_id: principal.account_id,
+            actor_id: principal.actor_id,
+            limited_to: principal.token_methods().map(<[String]>::to_vec),
+        };
+        create(ctx, owner, p).await
     }
+}
+
+/// Whose token is made, and (when that is asked for with a limited token) the methods
+/// the new token must stay within.
+pub struct Owner {
+    pub account_id: Uuid,
+    pub actor_id: Uuid,
+    pub limited_to: Option<Vec<String>>,
+}
+
+/// Creates an API token for `owner`: `token_create`, and the command line's `token
+/// create` once it has checked the account's password.
+pub async fn create(ctx: &mut Ctx, owner: Owner, p: TokenCreateParams) -> RpcResult<TokenCreated> {
+    let now = ctx.now();
+    check_future(p.expires_at, now)?;
+    let mut methods = p.methods;
+    if let Some(methods) = &mut methods {
+        methods.sort();
+        methods.dedup();
+        if let Some(unknown) = methods.iter().find(|m| !ctx.env().methods.contains(*m)) {
+            return Err(RpcError::validation("unknown_method").with("method", unknown.clone()));
+        }
+    }
+    // A limited token may only mint tokens limited to (a subset of) its own methods.
+    if let Some(own) = &owner.limited_to {
+        let within = methods.as_ref().is_some_and(|m| m.iter().all(|x| own.contains(x)));
+        if !within {
+            return Err(RpcError::forbidden("token_method_not_allowed"));
+        }
+    }
+    let (token, secret) =
+        tokens::create(ctx.conn().await?, owner.account_id, &p.name, p.expires_at, methods, now).await?;
+    let event = AuditEvent::success("token_create")
+        .subject(token.id)
+        .data(json!({ "name": token.name, "methods": token.methods, "expires_at": token.expires_at }));
+    ctx.audit(AuditEvent { account_id: Some(owner.account_id), actor_id: Some(owner.actor_id), ..event }).await?;
+    Ok(TokenCreated { token, secret })
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

@@ -10,10 +10,11 @@ use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::context::Ctx;
-use super::error::{RpcError, RpcResult};
+use super::ctx::Ctx;
+use crate::error::{RpcError, RpcResult};
 
 /// A method's implementation, bound by name to its declaration in `actions/`.
 pub trait Action: Send + Sync + 'static {
@@ -38,7 +39,8 @@ pub trait Handler: Send + Sync {
     fn result_type(&self) -> String;
     fn params_schema(&self) -> Value;
     fn result_schema(&self) -> Value;
-    fn call<'a>(&'a self, ctx: &'a mut Ctx, params: Value) -> BoxFuture<'a, RpcResult<Value>>;
+    /// Runs the action on params that passed its schema; the result as JSON text.
+    fn call<'a>(&'a self, ctx: &'a mut Ctx, params: Value) -> BoxFuture<'a, RpcResult<Box<RawValue>>>;
 }
 
 impl<A: Action> Handler for A {
@@ -57,18 +59,21 @@ impl<A: Action> Handler for A {
     fn result_schema(&self) -> Value {
         schema_of::<A::Output>()
     }
-    fn call<'a>(&'a self, ctx: &'a mut Ctx, params: Value) -> BoxFuture<'a, RpcResult<Value>> {
+    fn call<'a>(&'a self, ctx: &'a mut Ctx, params: Value) -> BoxFuture<'a, RpcResult<Box<RawValue>>> {
         Box::pin(async move {
-            // The schema passed, so a failure here is a type the schema describes loosely
-            // (a number range, a format); report it like any schema issue.
-            let params: A::Params = serde_path_to_error::deserialize(params).map_err(|e| {
-                let path = pointer_of(e.path());
-                RpcError::invalid_params(vec![json!({"path": path, "message": e.inner().to_string()})])
-            })?;
-            let output = self.run(ctx, params).await?;
-            serde_json::to_value(output).map_err(RpcError::internal)
+            let output = self.run(ctx, typed_params(params)?).await?;
+            serde_json::value::to_raw_value(&output).map_err(RpcError::internal)
         })
     }
+}
+
+/// Params that passed their schema, as their type. A failure here is a type the schema
+/// describes loosely (a number range, a format): it is reported like any schema issue.
+pub fn typed_params<P: DeserializeOwned>(params: Value) -> RpcResult<P> {
+    serde_path_to_error::deserialize(params).map_err(|e| {
+        let path = pointer_of(e.path());
+        RpcError::invalid_params(vec![json!({"path": path, "message": e.inner().to_string()})])
+    })
 }
 
 /// A serde path (`a.b[0]`) as a JSON pointer (`/a/b/0`).

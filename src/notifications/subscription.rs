@@ -1,6 +1,6 @@
 //! One `notifications_subscribe` on one socket: replay after `after`, then live, in `seq`
 //! order, never a duplicate. Rows come through the account's shared
-//! [`Feed`](super::feed::Feed). It pushes through the socket's bounded queue; when the
+//! [`Feed`](crate::notify::feed::Feed). It pushes through the socket's bounded queue; when the
 //! queue stays full for `websocket.slow_client_timeout_s` the client is not keeping up,
 //! and the socket is asked to send `resync_required` and close. Only this subscription
 //! waits meanwhile: nothing else is slowed.
@@ -8,18 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::feed::PAGE;
-use crate::app::App;
+use crate::call::Env;
+use crate::notify::feed::PAGE;
+use crate::notify::{ResyncRequired, envelope};
 use crate::sockets::SocketLink;
-
-/// The JSON-RPC notification that carries `result` for subscription `id` (SPEC.md §8).
-pub fn envelope(id: &str, result: &Value) -> String {
-    json!({ "jsonrpc": "2.0", "method": "notification", "params": { "subscription": id, "result": result } })
-        .to_string()
-}
 
 /// Where a subscription starts.
 pub struct Start {
@@ -32,10 +26,10 @@ pub struct Start {
 }
 
 /// Runs the subscription until its socket closes or falls behind.
-pub async fn run(app: Arc<App>, id: String, start: Start, link: SocketLink) {
-    let (mut wake, feed) = app.hub.watch(start.account_id);
-    let patience = Duration::from_secs(app.config.websocket.slow_client_timeout_s);
-    if start.resync_first && !link.push(envelope(&id, &json!({ "type": "resync_required" })), patience).await {
+pub async fn run(env: Arc<Env>, id: String, start: Start, link: SocketLink) {
+    let (mut wake, feed) = env.hub.watch(start.account_id);
+    let patience = Duration::from_secs(env.config.websocket.slow_client_timeout_s);
+    if start.resync_first && !link.push(envelope(Some(&id), &ResyncRequired {}), patience).await {
         link.request_resync();
         return;
     }
@@ -44,7 +38,7 @@ pub async fn run(app: Arc<App>, id: String, start: Start, link: SocketLink) {
         // Mark the wake seen before reading, so a commit after the read wakes us again.
         let woken_at = *wake.borrow_and_update();
         loop {
-            let rows = match feed.after(&app.db, start.account_id, last, woken_at, &wake).await {
+            let rows = match feed.after(&env.db, start.account_id, last, woken_at, &wake).await {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::warn!(error = %e, subscription = %id, "cannot read notifications; retrying in 1 s");
@@ -57,12 +51,11 @@ pub async fn run(app: Arc<App>, id: String, start: Start, link: SocketLink) {
             let full = rows.len() == PAGE;
             for row in rows {
                 let seq = row.seq;
-                let value = serde_json::to_value(&*row).expect("a notification serializes");
-                if !link.push(envelope(&id, &value), patience).await {
+                if !link.push(envelope(Some(&id), &*row), patience).await {
                     link.request_resync();
                     return;
                 }
-                app.metrics.notification_sent();
+                env.metrics.notification_sent();
                 last = seq;
             }
             if !full {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{RpcError, RpcResult};
+use crate::error::{RpcError, RpcResult};
 
 /// No params.
 #[derive(Debug, Deserialize, JsonSchema)]

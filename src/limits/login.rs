@@ -1,5 +1,5 @@
 //! Failed-login limits: at most N failures per window per IP and per username
-//! (SPEC.md §4: 20 per IP and 5 per account per 15 minutes by default).
+//! (docs/protocol.md §4: 20 per IP and 5 per account per 15 minutes by default).
 //!
 //! Only failures count, and an attempt is refused before its password is checked once
 //! either budget is spent, so guessing stops even when a later guess would be right. An

@@ -1,13 +1,17 @@
-//! `audit_list` and `audit_verify`.
+//! The audit methods (docs/protocol.md §9): `audit_list`, scoped to where the caller
+//! holds `view:audit`, and `audit_verify`. The log itself, its writer and its chain are in
+//! `audit_log/`.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{AuditRow, ListFilter, VerifyReport};
+use crate::audit_log::row::AuditRow;
+use crate::audit_log::{self, ListFilter, VerifyReport};
 use crate::authz::access::{self, Reach};
-use crate::rpc::common::{EmptyParams, page};
-use crate::rpc::{Action, Ctx, RpcResult};
+use crate::call::common::{EmptyParams, page};
+use crate::call::{Action, Ctx};
+use crate::error::RpcResult;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -43,7 +47,7 @@ impl Action for List {
     async fn run(&self, ctx: &mut Ctx, p: AuditListParams) -> RpcResult<AuditPage> {
         let principal = ctx.require_principal()?;
         // `view:audit` held at a scope shows the rows recorded at that scope and below.
-        let within = match access::reach(&ctx.app().roles, &principal.permits, "view", "audit") {
+        let within = match access::reach(&ctx.env().roles, &principal.permits, "view", "audit") {
             Reach::Everywhere => None,
             Reach::Scopes(scopes) => Some(scopes),
         };
@@ -56,7 +60,7 @@ impl Action for List {
             subject_id: p.subject_id,
             within,
         };
-        let events = super::list(ctx.conn().await?, &filter).await?;
+        let events = audit_log::list(ctx.conn().await?, &filter).await?;
         let (events, next_after_seq) = page(events, limit, |e| e.seq);
         Ok(AuditPage { events, next_after_seq })
     }
@@ -70,6 +74,6 @@ impl Action for Verify {
     type Output = VerifyReport;
 
     async fn run(&self, ctx: &mut Ctx, _p: EmptyParams) -> RpcResult<VerifyReport> {
-        super::verify(ctx.conn().await?).await
+        audit_log::verify(ctx.conn().await?).await
     }
 }

@@ -10,8 +10,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod roles;
+
+use roles::{KindConfig, RoleConfig};
+
 /// The default configuration, compiled into the binary.
-pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,31 +26,11 @@ pub struct Config {
     pub websocket: WebSocketConfig,
     /// Rate-limit classes by name; every action declaration names one.
     pub rate_limits: BTreeMap<String, RateLimit>,
-    /// Roles by name (SPEC.md §5, §11); checked by [`crate::authz::Roles::new`].
+    /// Roles by name (docs/protocol.md §5, §11); checked by [`roles::check`].
     pub roles: BTreeMap<String, RoleConfig>,
-    /// Action kinds by name (SPEC.md §7); `verb:*` grants reach each of them.
+    /// Action kinds by name (docs/protocol.md §7); `verb:*` grants reach each of them.
     pub kinds: BTreeMap<String, KindConfig>,
     pub offers: OffersConfig,
-}
-
-/// One role as configured.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleConfig {
-    pub description: String,
-    pub web_grantable: bool,
-    /// Scope kinds the role may be held at; empty = any scope, or globally.
-    #[serde(default)]
-    pub scopes: Vec<String>,
-    /// `verb:resource` strings; `verb:*` = that verb on every action kind.
-    pub grants: Vec<String>,
-}
-
-/// One action kind as configured.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KindConfig {
-    pub description: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -212,7 +196,7 @@ impl Config {
         if self.offers.ttl_days == 0 {
             return Err(("offers.ttl_days".into(), "must be at least 1".into()));
         }
-        crate::authz::Roles::new(&self.roles, &self.kinds)?;
+        roles::check(&self.roles, &self.kinds)?;
         for (name, limit) in &self.rate_limits {
             if limit.per_minute == 0 || limit.burst == 0 {
                 return Err((format!("rate_limits.{name}"), "per_minute and burst must be at least 1".into()));

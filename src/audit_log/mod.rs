@@ -1,9 +1,11 @@
-//! The audit log (SPEC.md §9): an append-only, hash-chained record of every decision.
+//! The audit log (docs/protocol.md §9): an append-only, hash-chained record of every
+//! decision — the rows, the one writer, reading and verifying. The methods that read it
+//! (`audit_list`, `audit_verify`) are in `audit.rs`.
 //!
-//! There is one writer, [`append`]. Handlers reach it through `Ctx::audit`, inside the
-//! call's transaction, so a change and its audit row commit or vanish together. The
-//! pipeline uses it too, in a transaction of its own, for calls that were denied or that
-//! failed after changing nothing. Every writer locks the one-row `audit_head` first, so
+//! There is one writer, [`append`]. Everything reaches it through `Ctx::audit`: handlers
+//! inside the call's transaction, so a change and its audit row commit or vanish together;
+//! the pipeline in a context of its own, for calls that were denied or that failed after
+//! changing nothing; background jobs and the command line in theirs. Every writer locks the one-row `audit_head` first, so
 //! concurrent writers on PostgreSQL still produce one linear chain (SQLite writers are
 //! already serialized by `BEGIN IMMEDIATE`).
 //!
@@ -11,8 +13,8 @@
 //! also recompute every later hash; keep the head's hash somewhere else (a ticket, a log
 //! shipper) to catch that too.
 
-pub mod actions;
 pub mod chain;
+pub mod row;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;
@@ -21,8 +23,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::db::ConnRef;
+use crate::error::RpcResult;
 use crate::on_conn;
-use crate::rpc::RpcResult;
+use row::{AuditRow, COLUMNS, StoredRow};
 
 /// How a recorded attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -104,73 +107,6 @@ pub struct Origin {
     pub ip: Option<String>,
     pub request_id: Uuid,
 }
-
-/// One row of the log, as stored and as `audit_list` returns it.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct AuditRow {
-    pub seq: i64,
-    pub id: Uuid,
-    pub event_type: String,
-    pub outcome: String,
-    pub account_id: Option<Uuid>,
-    pub actor_id: Option<Uuid>,
-    pub target_account_id: Option<Uuid>,
-    pub scope_id: Option<String>,
-    pub subject_id: Option<String>,
-    pub ip: Option<String>,
-    pub request_id: Uuid,
-    pub data: Value,
-    pub created_at: String,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-/// The stored form: `data` is canonical JSON text, exactly as hashed.
-#[derive(sqlx::FromRow)]
-struct StoredRow {
-    seq: i64,
-    id: Uuid,
-    event_type: String,
-    outcome: String,
-    account_id: Option<Uuid>,
-    actor_id: Option<Uuid>,
-    target_account_id: Option<Uuid>,
-    scope_id: Option<String>,
-    subject_id: Option<String>,
-    ip: Option<String>,
-    request_id: Uuid,
-    data: String,
-    created_at: String,
-    prev_hash: String,
-    hash: String,
-}
-
-impl From<StoredRow> for AuditRow {
-    fn from(r: StoredRow) -> AuditRow {
-        // Unparseable data (a tampered row) is kept as a string, which then fails its hash.
-        let data = serde_json::from_str(&r.data).unwrap_or(Value::String(r.data));
-        AuditRow {
-            seq: r.seq,
-            id: r.id,
-            event_type: r.event_type,
-            outcome: r.outcome,
-            account_id: r.account_id,
-            actor_id: r.actor_id,
-            target_account_id: r.target_account_id,
-            scope_id: r.scope_id,
-            subject_id: r.subject_id,
-            ip: r.ip,
-            request_id: r.request_id,
-            data,
-            created_at: r.created_at,
-            prev_hash: r.prev_hash,
-            hash: r.hash,
-        }
-    }
-}
-
-const COLUMNS: &str = "seq, id, event_type, outcome, account_id, actor_id, target_account_id, scope_id, \
-                       subject_id, ip, request_id, data, created_at, prev_hash, hash";
 
 /// Appends one row to the chain: the one audit writer. Runs inside the caller's transaction.
 pub async fn append(conn: ConnRef<'_>, event: AuditEvent, origin: &Origin, now: DateTime<Utc>) -> RpcResult<i64> {
@@ -269,9 +205,9 @@ pub async fn verify(mut conn: ConnRef<'_>) -> RpcResult<VerifyReport> {
         let rows: Vec<StoredRow> = on_conn!(&mut conn, c => sqlx::query_as(&sql)
             .bind(after).bind(PAGE).fetch_all(&mut **c).await)?;
         let full = rows.len() as i64 == PAGE;
-        for row in rows {
+        for row in rows.into_iter().map(AuditRow::from) {
             after = row.seq;
-            verifier.check(&AuditRow::from(row));
+            verifier.check(&row);
         }
         if !full {
             break;

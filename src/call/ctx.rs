@@ -1,91 +1,22 @@
-//! What a handler gets: who is calling and from where, the call's database access, the
-//! audit writer, the clock, and a place to queue work that must wait for the commit.
+//! A call's context, handed to its handler: who is calling, the call's database access
+//! (a transaction for a change), the audit and notification writers, the clock, and a
+//! place to queue work that must wait for the commit. Background jobs and the command
+//! line build one too ([`Ctx::system`], [`Ctx::command_line`]), so their changes are
+//! written exactly as a call's are.
 
 use std::collections::HashSet;
-use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::error::{RpcError, RpcResult};
-use crate::app::App;
-use crate::audit::{self, AuditEvent};
-use crate::auth::Principal;
+use super::caller::{Caller, SessionCookie, Transport};
+use super::env::Env;
+use super::principal::Principal;
+use crate::audit_log::{self, AuditEvent};
 use crate::db::{ConnRef, ReadConn, Tx};
-use crate::notify;
-use crate::sockets::SocketLink;
-
-/// Which transport a call came through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Post,
-    Get,
-    WebSocket,
-    /// The server's own housekeeping (expiring offers), not a client's call.
-    System,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Post => "post",
-            Transport::Get => "get",
-            Transport::WebSocket => "ws",
-            Transport::System => "system",
-        }
-    }
-}
-
-/// The credentials a request presented. Debug output never shows the secret.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub enum Credentials {
-    #[default]
-    None,
-    /// The session cookie's token.
-    Session(String),
-    /// An `Authorization: Bearer` API token.
-    Bearer(String),
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Credentials::None => "None",
-            Credentials::Session(_) => "Session(<redacted>)",
-            Credentials::Bearer(_) => "Bearer(<redacted>)",
-        })
-    }
-}
-
-/// Who is calling and from where, as the transport saw it.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub credentials: Credentials,
-    pub ip: Option<IpAddr>,
-    /// The `Origin` header, for the CSRF check of cookie-authenticated mutations.
-    pub origin: Option<String>,
-    pub transport: Transport,
-    /// The socket a WebSocket call came through (subscriptions push through it).
-    pub socket: Option<SocketLink>,
-}
-
-/// What the transport should do with the session cookie after a call.
-#[derive(Clone, PartialEq, Eq)]
-pub enum SessionCookie {
-    Set { token: String, expires_at: DateTime<Utc> },
-    Clear,
-}
-
-impl fmt::Debug for SessionCookie {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SessionCookie::Set { expires_at, .. } => write!(f, "Set(<redacted>, {expires_at})"),
-            SessionCookie::Clear => f.write_str("Clear"),
-        }
-    }
-}
+use crate::error::{RpcError, RpcResult};
+use crate::notify::{self, Notice};
 
 enum CallDb {
     /// A mutation: everything happens in this transaction, begun on first use (so slow
@@ -111,7 +42,7 @@ pub struct Ctx {
     pub request_id: Uuid,
     pub caller: Caller,
     principal: Option<Principal>,
-    app: Arc<App>,
+    env: Arc<Env>,
     db: CallDb,
     after_commit: Vec<Hook>,
     after_answer: Vec<Hook>,
@@ -122,7 +53,7 @@ pub struct Ctx {
 
 impl Ctx {
     pub(crate) fn new(
-        app: Arc<App>,
+        env: Arc<Env>,
         caller: Caller,
         principal: Option<Principal>,
         request_id: Uuid,
@@ -133,7 +64,7 @@ impl Ctx {
             request_id,
             caller,
             principal,
-            app,
+            env,
             db,
             after_commit: Vec::new(),
             after_answer: Vec::new(),
@@ -144,35 +75,36 @@ impl Ctx {
 
     /// A context for the server's own housekeeping: no caller, one write transaction, the
     /// same audit and notification writers as any call. Finish it with [`Ctx::commit`].
-    pub fn system(app: Arc<App>) -> Ctx {
-        let caller = Caller {
-            credentials: Credentials::None,
-            ip: None,
-            origin: None,
-            transport: Transport::System,
-            socket: None,
-        };
-        Ctx::new(app, caller, None, Uuid::now_v7(), true)
+    pub fn system(env: Arc<Env>) -> Ctx {
+        Ctx::new(env, Caller::unattended(Transport::System), None, Uuid::now_v7(), true)
     }
 
-    /// Commits a [`Ctx::system`] context and runs its post-commit hooks.
+    /// A context for one change made by the command line, straight on the database: the
+    /// same domain code, checks and writers as the method that makes the change over the
+    /// API. Finish it with [`Ctx::commit`].
+    pub fn command_line(env: Arc<Env>) -> Ctx {
+        Ctx::new(env, Caller::unattended(Transport::Cli), None, Uuid::now_v7(), true)
+    }
+
+    /// Commits a [`Ctx::system`] or [`Ctx::command_line`] context and runs its post-commit
+    /// hooks.
     pub async fn commit(self) -> RpcResult<()> {
         self.finish().await.map(|_| ())
     }
 
-    /// The server's shared state (config, clock, registry).
-    pub fn app(&self) -> &App {
-        &self.app
+    /// The environment: config, roles, clock, sockets, limits.
+    pub fn env(&self) -> &Env {
+        &self.env
     }
 
-    /// The shared state, to keep beyond the call (a subscription task).
-    pub fn shared_app(&self) -> Arc<App> {
-        self.app.clone()
+    /// The environment, to keep beyond the call (a subscription task).
+    pub fn shared_env(&self) -> Arc<Env> {
+        self.env.clone()
     }
 
     /// The current time on the server's (injectable) clock.
     pub fn now(&self) -> DateTime<Utc> {
-        self.app.clock.now()
+        self.env.clock.now()
     }
 
     /// The signed-in caller, if any.
@@ -195,13 +127,13 @@ impl Ctx {
         match &mut self.db {
             CallDb::Write(slot) => {
                 if slot.is_none() {
-                    *slot = Some(self.app.db.begin_write().await?);
+                    *slot = Some(self.env.db.begin_write().await?);
                 }
                 Ok(slot.as_mut().expect("transaction was just begun").conn())
             }
             CallDb::Read(slot) => {
                 if slot.is_none() {
-                    *slot = Some(self.app.db.read().await?);
+                    *slot = Some(self.env.db.read().await?);
                 }
                 Ok(slot.as_mut().expect("connection was just taken").conn())
             }
@@ -211,15 +143,16 @@ impl Ctx {
     /// A pooled connection outside the call's transaction, for a read that should not
     /// wait inside it (checking a password before the transaction begins).
     pub async fn reader(&mut self) -> RpcResult<ReadConn> {
-        Ok(self.app.db.read().await?)
+        Ok(self.env.db.read().await?)
     }
 
-    /// Records an audit row in the call's transaction (mutations only).
+    /// Records an audit row in the call's transaction (mutations only): the one way a
+    /// call, a job or the command line writes to the audit log.
     pub async fn audit(&mut self, event: AuditEvent) -> RpcResult<()> {
-        let origin = audit::Origin {
+        let origin = audit_log::Origin {
             account_id: self.principal.as_ref().map(|p| p.account_id),
             actor_id: self.principal.as_ref().map(|p| p.actor_id),
-            ip: self.caller.ip.map(|ip| ip.to_string()),
+            ip: self.caller.source(),
             request_id: self.request_id,
         };
         let now = self.now();
@@ -227,7 +160,7 @@ impl Ctx {
             return Err(RpcError::internal("audit rows are written only by actions with side effects"));
         }
         let conn = self.conn().await?;
-        audit::append(conn, event, &origin, now).await.map(|_| ())
+        audit_log::append(conn, event, &origin, now).await.map(|_| ())
     }
 
     /// Queues `hook` to run after the call's transaction commits; dropped on rollback.
@@ -241,14 +174,15 @@ impl Ctx {
         self.after_answer.push(Box::new(hook));
     }
 
-    /// Appends a notification to `account_id`'s stream in the call's transaction, and
-    /// wakes its subscribers once that commits: the one way a handler notifies anyone.
-    pub async fn notify(&mut self, account_id: Uuid, kind: &str, data: serde_json::Value) -> RpcResult<i64> {
+    /// Appends `notice` to `account_id`'s stream in the call's transaction, and wakes its
+    /// subscribers once that commits: the one way anything notifies anyone.
+    pub async fn notify<N: Notice>(&mut self, account_id: Uuid, notice: &N) -> RpcResult<i64> {
         let now = self.now();
-        let seq = notify::push(self.conn().await?, account_id, kind, &data, now).await?;
+        let data = serde_json::to_string(notice).map_err(RpcError::internal)?;
+        let seq = notify::push(self.conn().await?, account_id, N::KIND, &data, now).await?;
         if self.notified.insert(account_id) {
             notify::announce(self.conn().await?, account_id).await?;
-            let hub = self.app.hub.clone();
+            let hub = self.env.hub.clone();
             self.after_commit(move || hub.wake(account_id));
         }
         Ok(seq)

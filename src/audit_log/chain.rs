@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::AuditRow;
+use super::row::AuditRow;
 
 /// The `prev_hash` of the first row: 32 zero bytes, hex-encoded.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

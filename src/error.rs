@@ -1,9 +1,11 @@
 //! The one error type of the server.
 //!
-//! Every failure a client can see is an [`RpcError`]: a kind from the table of SPEC.md §2
-//! (which fixes the JSON-RPC `code` and the HTTP status of a GET), a snake_case `reason`
-//! that a client can act on, and optional fields beside it in `error.data`. Internal
-//! detail (a database message, a bug) is kept for the log and never sent.
+//! Every failure a client can see is an [`RpcError`]: a kind from the table of
+//! docs/protocol.md §2 (which fixes the JSON-RPC `code` and the HTTP status of a GET), a
+//! snake_case `reason` that a client can act on, and optional fields beside it in
+//! `error.data`. Internal detail (a database message, a bug) is kept for the log and never
+//! sent. It sits at the bottom of the layers: storage, services and domains all answer
+//! with it.
 
 use std::borrow::Cow;
 
@@ -134,13 +136,23 @@ pub struct RpcError {
     internal: Option<String>,
     /// A transient database conflict: running the call again may succeed.
     retryable: bool,
+    /// An HTTP status other than the kind's, for the one error that has its own (405).
+    status: Option<u16>,
 }
 
 pub type RpcResult<T> = Result<T, RpcError>;
 
 impl RpcError {
     pub fn new(kind: ErrorKind, reason: impl Into<Cow<'static, str>>) -> Self {
-        RpcError { kind, reason: reason.into(), message: None, data: Map::new(), internal: None, retryable: false }
+        RpcError {
+            kind,
+            reason: reason.into(),
+            message: None,
+            data: Map::new(),
+            internal: None,
+            retryable: false,
+            status: None,
+        }
     }
 
     pub fn parse_error() -> Self {
@@ -148,6 +160,13 @@ impl RpcError {
     }
     pub fn invalid_request(reason: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::InvalidRequest, reason)
+    }
+    /// A method with side effects called over GET: HTTP 405.
+    pub fn method_requires_post() -> Self {
+        let mut e = Self::new(ErrorKind::InvalidRequest, "method_requires_post")
+            .message("This method changes state: call it with POST or over the WebSocket.");
+        e.status = Some(405);
+        e
     }
     pub fn method_not_found() -> Self {
         Self::new(ErrorKind::MethodNotFound, "unknown_method")
@@ -194,6 +213,11 @@ impl RpcError {
     pub fn message(mut self, message: impl Into<String>) -> Self {
         self.message = Some(message.into());
         self
+    }
+
+    /// The HTTP status a GET call answers with (POST always answers 200).
+    pub fn http_status(&self) -> u16 {
+        self.status.unwrap_or(self.kind.http_status())
     }
 
     /// Detail meant for the log (internal errors only).

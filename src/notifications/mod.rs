@@ -1,12 +1,17 @@
-//! `notifications_subscribe` (WebSocket only) and `notifications_list` (polling).
+//! The notification methods (docs/protocol.md §8): `notifications_subscribe` (WebSocket
+//! only), which starts a [`subscription`] task on the caller's socket, and
+//! `notifications_list` (polling). Writing and waking are `notify/`'s.
+
+pub mod subscription;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::subscription::{self, Start};
-use super::{Notification, after, head};
-use crate::rpc::{Action, Ctx, RpcError, RpcResult};
+use crate::call::{Action, Ctx};
+use crate::error::{RpcError, RpcResult};
+use crate::notify::{Notification, after, head};
+use subscription::Start;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -38,11 +43,11 @@ impl Action for Subscribe {
         };
         let id = Uuid::now_v7().simple().to_string();
         link.add_subscription(id.clone());
-        let app = ctx.shared_app();
+        let env = ctx.shared_env();
         let start = Start { account_id, after, resync_first };
         let sub_id = id.clone();
         ctx.after_answer(move || {
-            tokio::spawn(subscription::run(app, sub_id, start, link));
+            tokio::spawn(subscription::run(env, sub_id, start, link));
         });
         Ok(id)
     }

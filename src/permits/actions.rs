@@ -3,21 +3,22 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::permits::{self, NewPermit, Permit, PermitKey};
-use super::roles::RoleInfo;
-use super::scope::{SCOPE_MAX_LENGTH, SCOPE_PATTERN};
-use super::{ADMIN, access};
-use crate::audit::AuditEvent;
-use crate::auth::accounts;
+use super::{Grantor, PermitGrantParams, grant};
+use crate::audit_log::AuditEvent;
+use crate::auth::{account_in_view, accounts};
+use crate::authz::permits::{self, Permit, PermitKey, PermitRevokedNotice};
+use crate::authz::roles::RoleInfo;
+use crate::authz::scope::{SCOPE_MAX_LENGTH, SCOPE_PATTERN};
+use crate::authz::{ADMIN, access};
+use crate::call::common::EmptyParams;
+use crate::call::{Action, Ctx};
+use crate::error::{RpcError, RpcResult};
 use crate::offers;
-use crate::rpc::common::{EmptyParams, check_future};
-use crate::rpc::{Action, Ctx, RpcError, RpcResult};
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RoleList {
@@ -32,7 +33,7 @@ impl Action for RoleListAction {
     type Output = RoleList;
 
     async fn run(&self, ctx: &mut Ctx, _p: EmptyParams) -> RpcResult<RoleList> {
-        Ok(RoleList { roles: ctx.app().roles.all().map(|r| r.info.clone()).collect() })
+        Ok(RoleList { roles: ctx.env().roles.all().map(|r| r.info.clone()).collect() })
     }
 }
 
@@ -74,8 +75,8 @@ impl Action for PermissionCheck {
 
     async fn run(&self, ctx: &mut Ctx, p: PermissionCheckParams) -> RpcResult<PermissionCheckResult> {
         let principal = ctx.require_principal()?.clone();
-        let app = ctx.shared_app();
-        let roles = &app.roles;
+        let env = ctx.shared_env();
+        let roles = &env.roles;
         let asks_about_others = p.checks.iter().any(|c| c.account_id.is_some_and(|id| id != principal.account_id));
         if asks_about_others && !access::allows(roles, &principal.permits, "check", "permissions", None) {
             return Err(RpcError::forbidden("not_permitted"));
@@ -123,23 +124,10 @@ impl Action for PermitListAction {
     type Output = PermitList;
 
     async fn run(&self, ctx: &mut Ctx, p: PermitListParams) -> RpcResult<PermitList> {
-        let account_id = super::account_in_view(ctx, p.account_id).await?;
+        let account_id = account_in_view(ctx, p.account_id).await?;
         let now = ctx.now();
         Ok(PermitList { permits: permits::active_of_account(ctx.conn().await?, account_id, now).await? })
     }
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PermitGrantParams {
-    pub to_account_id: Uuid,
-    #[schemars(length(min = 1, max = 64))]
-    pub role: String,
-    /// Omit to grant globally.
-    #[schemars(regex(pattern = SCOPE_PATTERN), length(max = SCOPE_MAX_LENGTH))]
-    pub scope_id: Option<String>,
-    /// When it stops granting; omit for never.
-    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -156,27 +144,7 @@ impl Action for PermitGrant {
 
     async fn run(&self, ctx: &mut Ctx, p: PermitGrantParams) -> RpcResult<PermitResult> {
         let grantor = ctx.require_principal()?.account_id;
-        let now = ctx.now();
-        let scope = p.scope_id.as_deref();
-        ctx.app().roles.grantable(&p.role, scope)?;
-        check_future(p.expires_at, now)?;
-        let holder =
-            accounts::find_enabled(ctx.conn().await?, p.to_account_id).await?.ok_or_else(RpcError::not_found)?;
-        let key = PermitKey { account_id: holder.account.id, role: &p.role, scope };
-        key.lock(ctx.conn().await?).await?;
-        let new = NewPermit {
-            account_id: holder.account.id,
-            actor_id: holder.actor_id,
-            role: &p.role,
-            scope_id: scope,
-            granted_by: Some(grantor),
-            source_offer_id: None,
-            expires_at: p.expires_at,
-        };
-        let (permit, replaced) = permits::grant(ctx.conn().await?, new, now).await?;
-        ctx.audit(super::grant_event(&permit, replaced)).await?;
-        ctx.notify(permit.account_id, "permit_granted", json!({ "permit": permit })).await?;
-        Ok(PermitResult { permit })
+        Ok(PermitResult { permit: grant(ctx, p, Grantor::Admin(grantor)).await? })
     }
 }
 
@@ -235,7 +203,7 @@ impl Action for PermitRevoke {
             .subject(permit.id)
             .data(json!({ "role": permit.role, "reason": p.reason, "superseded_offer_ids": superseded }));
         ctx.audit(event).await?;
-        ctx.notify(permit.account_id, "permit_revoked", json!({ "permit": permit })).await?;
+        ctx.notify(permit.account_id, &PermitRevokedNotice { permit: &permit }).await?;
         Ok(PermitRevoked { permit, superseded_offer_ids: superseded })
     }
 }

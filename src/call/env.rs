@@ -1,0 +1,50 @@
+//! The environment every call, background job and command-line change runs in: what the
+//! domains may reach, and nothing of the pipeline or the transports. It is built once by
+//! the assembly (`app.rs`) and shared behind an `Arc`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::authz::Roles;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::limits::LoginLimits;
+use crate::metrics::Metrics;
+use crate::notify::hub::Hub;
+use crate::sockets::Sockets;
+
+pub struct Env {
+    pub config: Config,
+    pub db: Db,
+    pub clock: Clock,
+    /// The configured roles, compiled.
+    pub roles: Roles,
+    /// Wakes notification subscribers on this instance after a commit.
+    pub hub: Arc<Hub>,
+    /// Open WebSockets on this instance, by credential.
+    pub sockets: Arc<Sockets>,
+    pub metrics: Metrics,
+    pub login_limits: LoginLimits,
+    /// The declared method names (an API token may be limited to some of them).
+    pub methods: BTreeSet<String>,
+}
+
+impl Env {
+    /// The environment for `config` over `db`: roles compiled, nothing open yet.
+    pub fn new(config: Config, db: Db, clock: Clock, methods: BTreeSet<String>) -> Env {
+        let roles = Roles::new(&config.roles, &config.kinds);
+        let login_limits = LoginLimits::new(config.auth.login_limits);
+        Env {
+            config,
+            db,
+            clock,
+            roles,
+            hub: Arc::default(),
+            sockets: Arc::default(),
+            metrics: Metrics::default(),
+            login_limits,
+            methods,
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The `[roles]` and `[kinds]` tables as configured, and the rules they must follow
+//! (docs/protocol.md §5, §11), checked when the configuration loads so that a bad role
+//! fails the start naming the file and the key (`roles.keeper.web_grantable`), never the
+//! first call that uses it. Compiling the checked table into fast lookups is
+//! `authz::roles`' job.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The role that may do everything; built in.
+pub const ADMIN: &str = "admin";
+/// The role of service accounts; built in, never web-grantable.
+pub const KEEPER: &str = "keeper";
+
+/// One role as configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    pub description: String,
+    pub web_grantable: bool,
+    /// Scope kinds the role may be held at; empty = any scope, or globally.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// `verb:resource` strings; `verb:*` = that verb on every action kind.
+    pub grants: Vec<String>,
+}
+
+/// One action kind as configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindConfig {
+    pub description: String,
+}
+
+/// A problem: the key it is at and what is wrong.
+type Problem = (String, String);
+
+/// Checks the `[kinds]` names and every role of `[roles]`.
+pub fn check(roles: &BTreeMap<String, RoleConfig>, kinds: &BTreeMap<String, KindConfig>) -> Result<(), Problem> {
+    for kind in kinds.keys() {
+        if !is_word(kind, false) {
+            return Err((format!("kinds.{kind}"), "kind names are lowercase letters, digits and _".into()));
+        }
+    }
+    for builtin in [ADMIN, KEEPER] {
+        if !roles.contains_key(builtin) {
+            return Err((format!("roles.{builtin}"), "this built-in role cannot be removed".into()));
+        }
+    }
+    roles.iter().try_for_each(|(name, role)| check_role(name, role))
+}
+
+fn check_role(name: &str, config: &RoleConfig) -> Result<(), Problem> {
+    let at = |field: &str| format!("roles.{name}.{field}");
+    if !is_word(name, true) {
+        return Err((format!("roles.{name}"), "role names are lowercase letters, digits, _ and -".into()));
+    }
+    if name == KEEPER && config.web_grantable {
+        return Err((at("web_grantable"), "keeper is never web-grantable".into()));
+    }
+    if let Some(bad) = config.scopes.iter().find(|k| !is_word(k, true)) {
+        return Err((at("scopes"), format!("`{bad}` is not a scope kind (lowercase letters, digits, _ and -)")));
+    }
+    let everything = config.grants.iter().any(|g| g == "*:*");
+    if name == ADMIN && config.grants != ["*:*"] {
+        return Err((at("grants"), "admin is built in: its grants are always [\"*:*\"]".into()));
+    }
+    if everything && name != ADMIN {
+        return Err((at("grants"), "only admin may grant `*:*`".into()));
+    }
+    for grant in config.grants.iter().filter(|_| !everything) {
+        if parse_grant(grant).is_none() {
+            return Err((at("grants"), format!("`{grant}` is not of the form verb:resource (or verb:*)")));
+        }
+    }
+    Ok(())
+}
+
+/// A grant `verb:resource` as (verb, resource); `resource` may be `*`. `None` when malformed.
+pub fn parse_grant(grant: &str) -> Option<(&str, &str)> {
+    grant.split_once(':').filter(|(verb, resource)| is_word(verb, true) && (*resource == "*" || is_resource(resource)))
+}
+
+/// Lowercase letters and digits, `_`, and `-` when `dash`; starting with a letter.
+fn is_word(s: &str, dash: bool) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || (dash && c == '-'))
+        && s.len() <= 64
+}
+
+/// A resource: words joined by `.` (`module.status`).
+fn is_resource(s: &str) -> bool {
+    s.split('.').all(|part| is_word(part, true))
+}
