@@ -3,7 +3,7 @@
 //! refuses to start on any mismatch.
 
 use crate::call::Handler;
-use crate::{audit, auth, notifications, offers, permits};
+use crate::{audit, auth, notifications, offers, permits, policies, requests};
 
 pub fn all() -> Vec<Box<dyn Handler>> {
     let mut all: Vec<Box<dyn Handler>> = auth::actions::all();
@@ -22,5 +22,17 @@ pub fn all() -> Vec<Box<dyn Handler>> {
     all.push(Box::new(offers::actions::Retract));
     all.push(Box::new(offers::actions::List));
     all.push(Box::new(offers::actions::History));
+    all.push(Box::new(policies::actions::Get));
+    all.push(Box::new(policies::actions::List));
+    all.push(Box::new(policies::actions::Set));
+    all.push(Box::new(requests::create::Create));
+    all.push(Box::new(requests::actions::Get));
+    all.push(Box::new(requests::list::List));
+    all.push(Box::new(requests::actions::Confirm));
+    all.push(Box::new(requests::actions::Approve));
+    all.push(Box::new(requests::actions::Reject));
+    all.push(Box::new(requests::actions::Execute));
+    all.push(Box::new(requests::actions::Cancel));
+    all.push(Box::new(requests::actions::Retry));
     all
 }

@@ -19,11 +19,11 @@
 //! - pipeline: [`rpc`] (declarations, registry, pipeline, envelope, OpenRPC), the
 //!   catalogues [`handlers`] and [`notices`], and [`schemas`];
 //! - domains, the methods and their rules: [`auth`], [`permits`], [`offers`], [`audit`],
-//!   [`notifications`];
+//!   [`notifications`], [`policies`], [`requests`];
 //! - kernel: [`call`] — the environment, the caller, `Ctx`, the `Action` trait;
 //! - services every domain uses: [`authz`] (the authorization engine), [`audit_log`],
 //!   [`notify`], [`sockets`], [`limits`];
-//! - base: [`error`], [`db`], [`clock`], [`config`], [`metrics`].
+//! - base: [`error`], [`db`], [`clock`], [`config`], [`metrics`], [`money`].
 
 pub mod app;
 pub mod audit;
@@ -39,12 +39,15 @@ pub mod error;
 pub mod handlers;
 pub mod limits;
 pub mod metrics;
+pub mod money;
 pub mod notices;
 pub mod notifications;
 pub mod notify;
 pub mod offers;
 pub mod offline;
 pub mod permits;
+pub mod policies;
+pub mod requests;
 pub mod rpc;
 pub mod schemas;
 pub mod server;

@@ -12,6 +12,10 @@ use crate::offers::notices::{
     OfferAcceptedNotice, OfferDeclinedNotice, OfferExpiredNotice, OfferReceivedNotice, OfferRetractedNotice,
     OfferSupersededNotice,
 };
+use crate::requests::notices::{
+    RequestApprovalNeededNotice, RequestApprovedNotice, RequestCancelledNotice, RequestDecisionNotice,
+    RequestExecutedNotice, RequestExpiredNotice, RequestFailedNotice, RequestRejectedNotice, RequestRevokedNotice,
+};
 
 /// How a notification reaches a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +70,15 @@ pub fn all() -> Vec<NoticeSpec> {
         stream::<OfferDeclinedNotice>(),
         stream::<OfferSupersededNotice>(),
         stream::<OfferExpiredNotice>(),
+        stream::<RequestApprovalNeededNotice>(),
+        stream::<RequestDecisionNotice>(),
+        stream::<RequestApprovedNotice>(),
+        stream::<RequestRejectedNotice>(),
+        stream::<RequestExecutedNotice>(),
+        stream::<RequestFailedNotice>(),
+        stream::<RequestCancelledNotice>(),
+        stream::<RequestRevokedNotice>(),
+        stream::<RequestExpiredNotice>(),
         socket::<ResyncRequired>(ResyncRequired::TYPE),
         socket::<SessionRevoked>(SessionRevoked::TYPE),
     ];

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::notify::{listener, retention};
 use crate::rpc::Api;
-use crate::{offers, transport};
+use crate::{offers, requests, transport};
 
 /// A server listening on its port.
 pub struct Running {
@@ -50,7 +50,8 @@ pub async fn start(config: Config, extra: Extra, clock: Clock) -> anyhow::Result
 }
 
 /// Periodic housekeeping: forget idle rate-limit buckets, prune old notifications,
-/// expire permit offers (as the system, through the same context as any call).
+/// expire permit offers and requests (as the system, through the same context as any
+/// call).
 async fn housekeeping(api: Arc<Api>) {
     let env = &api.env;
     let mut tick = tokio::time::interval(Duration::from_secs(env.config.server.housekeeping_interval_s));
@@ -69,6 +70,11 @@ async fn housekeeping(api: Arc<Api>) {
                     Ok(0) => {}
                     Ok(expired) => tracing::info!(expired, "expired permit offers"),
                     Err(e) => tracing::warn!(error = %e, "expiring permit offers failed; will retry"),
+                }
+                match requests::expiry::sweep(env).await {
+                    Ok(0) => {}
+                    Ok(expired) => tracing::info!(expired, "expired requests"),
+                    Err(e) => tracing::warn!(error = %e, "expiring requests failed; will retry"),
                 }
             }
         }

@@ -20,10 +20,10 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
     (7, "assembly", &["main", "app", "server", "offline", "client"]),
     (6, "transport", &["transport"]),
     (5, "pipeline", &["rpc", "handlers", "notices", "schemas"]),
-    (4, "domains", &["auth", "permits", "offers", "audit", "notifications"]),
+    (4, "domains", &["auth", "permits", "offers", "audit", "notifications", "policies", "requests"]),
     (3, "kernel", &["call"]),
     (2, "services", &["authz", "audit_log", "notify", "sockets", "limits"]),
-    (1, "base", &["error", "db", "clock", "config", "metrics"]),
+    (1, "base", &["error", "db", "clock", "config", "metrics", "money"]),
 ];
 
 const LIB: &str = "src/lib.rs";

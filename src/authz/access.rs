@@ -28,6 +28,20 @@ impl Reach {
     pub fn is_nowhere(&self) -> bool {
         matches!(self, Reach::Scopes(scopes) if scopes.is_empty())
     }
+
+    /// Where any of `reaches` reaches.
+    pub fn union(reaches: impl IntoIterator<Item = Reach>) -> Reach {
+        let mut all = Vec::new();
+        for reach in reaches {
+            match reach {
+                Reach::Everywhere => return Reach::Everywhere,
+                Reach::Scopes(scopes) => all.extend(scopes),
+            }
+        }
+        all.sort();
+        all.dedup();
+        Reach::Scopes(all)
+    }
 }
 
 /// Where `permits` allow `verb` on `resource`.

@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::config::kinds::KindConfig;
 pub use crate::config::roles::{ADMIN, KEEPER};
-use crate::config::roles::{KindConfig, RoleConfig, parse_grant};
+use crate::config::roles::{RoleConfig, parse_grant};
 use crate::error::{RpcError, RpcResult};
 
 /// A role as `role_list` shows it.

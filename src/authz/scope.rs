@@ -23,6 +23,18 @@ pub fn covers(held: Option<&str>, target: Option<&str>) -> bool {
     }
 }
 
+/// `scope` and every scope above it, nearest first: `org:acme/store:berlin`,
+/// `org:acme`.
+pub fn ancestors(scope: &str) -> Vec<String> {
+    let mut all = vec![scope.to_owned()];
+    let mut rest = scope;
+    while let Some((parent, _)) = rest.rsplit_once('/') {
+        all.push(parent.to_owned());
+        rest = parent;
+    }
+    all
+}
+
 /// The kind of a scope: the `kind:` prefix of its last segment (`unit` for
 /// `org:acme/unit:CF1234`).
 pub fn kind(scope: &str) -> &str {
@@ -56,6 +68,15 @@ mod tests {
         for bad in ["", "org", "org:", ":acme", "/org:acme", "org:acme/", "ORG:acme", "org:ac me", "org:a//b:c"] {
             assert!(!is_valid(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn ancestors_run_from_the_scope_up() {
+        assert_eq!(
+            ancestors("org:acme/store:berlin/till:3"),
+            ["org:acme/store:berlin/till:3", "org:acme/store:berlin", "org:acme"]
+        );
+        assert_eq!(ancestors("unit:CF1234"), ["unit:CF1234"]);
     }
 
     #[test]

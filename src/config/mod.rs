@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod kinds;
 pub mod roles;
 
-use roles::{KindConfig, RoleConfig};
+use kinds::KindConfig;
+use roles::RoleConfig;
 
 /// The default configuration, compiled into the binary.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");

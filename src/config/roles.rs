@@ -1,4 +1,4 @@
-//! The `[roles]` and `[kinds]` tables as configured, and the rules they must follow
+//! The `[roles]` table as configured, and the rules it and the kind names must follow
 //! (docs/protocol.md §5, §11), checked when the configuration loads so that a bad role
 //! fails the start naming the file and the key (`roles.keeper.web_grantable`), never the
 //! first call that uses it. Compiling the checked table into fast lookups is
@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+
+use super::kinds::KindConfig;
 
 /// The role that may do everything; built in.
 pub const ADMIN: &str = "admin";
@@ -26,21 +28,17 @@ pub struct RoleConfig {
     pub grants: Vec<String>,
 }
 
-/// One action kind as configured.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KindConfig {
-    pub description: String,
-}
-
 /// A problem: the key it is at and what is wrong.
 type Problem = (String, String);
 
 /// Checks the `[kinds]` names and every role of `[roles]`.
 pub fn check(roles: &BTreeMap<String, RoleConfig>, kinds: &BTreeMap<String, KindConfig>) -> Result<(), Problem> {
-    for kind in kinds.keys() {
-        if !is_word(kind, false) {
-            return Err((format!("kinds.{kind}"), "kind names are lowercase letters, digits and _".into()));
+    for (name, kind) in kinds {
+        if !is_word(name, false) {
+            return Err((format!("kinds.{name}"), "kind names are lowercase letters, digits and _".into()));
+        }
+        if let Some((field, reason)) = kind.policy.problem() {
+            return Err((format!("kinds.{name}.policy.{field}"), reason.into()));
         }
     }
     for builtin in [ADMIN, KEEPER] {

@@ -14,6 +14,8 @@ pub const ACTION_FILES: &[(&str, &str)] = &[
     ("notifications.toml", include_str!("../../actions/notifications.toml")),
     ("permits.toml", include_str!("../../actions/permits.toml")),
     ("offers.toml", include_str!("../../actions/offers.toml")),
+    ("policies.toml", include_str!("../../actions/policies.toml")),
+    ("requests.toml", include_str!("../../actions/requests.toml")),
 ];
 
 /// Who may call an action.

@@ -190,4 +190,10 @@ impl TestServer {
     pub async fn sweep_offers(&self) -> usize {
         countersign::offers::expiry::sweep(&self.env).await.unwrap()
     }
+
+    /// Runs the request expiry sweeper now (the server runs it every minute); returns how
+    /// many requests it expired.
+    pub async fn sweep_requests(&self) -> usize {
+        countersign::requests::expiry::sweep(&self.env).await.unwrap()
+    }
 }

@@ -9,6 +9,7 @@
 pub mod doubles;
 pub mod identity;
 pub mod notices;
+pub mod party;
 pub mod pg;
 
 use std::net::SocketAddr;

@@ -1,0 +1,110 @@
+//! The `[kinds]` table: the action kinds a request may ask for (docs/protocol.md §7, §11),
+//! each with its executor and its default policy — the policy in force at every scope
+//! that has none of its own. A policy is the same shape here, in `policy_set` and in
+//! `policy_get`'s answer.
+//!
+//! Every policy field has a conservative default, so a kind that names no policy is
+//! disabled, needs a confirmation and one approval.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::money::{Amount, Percentage};
+
+/// One action kind as configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindConfig {
+    pub description: String,
+    /// What carries out an approved request.
+    #[serde(default)]
+    pub executor: Executor,
+    /// The policy wherever no scope sets one.
+    #[serde(default)]
+    pub policy: Policy,
+}
+
+/// What carries out an approved request of a kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Executor {
+    /// Nothing outside countersign: the request is executed when it is approved.
+    #[default]
+    None,
+}
+
+/// The rules for requests of one kind at one scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// Whether requests may be made at all (`forbidden/action_disabled` otherwise).
+    pub enabled: bool,
+    /// Whether a request waits for `request_confirm` before anything else.
+    pub requires_confirmation: bool,
+    /// Approvals needed before execution; 0 = executed once created (and confirmed).
+    #[schemars(range(max = 100))]
+    pub approvals_required: u32,
+    /// Rejections that end a request as `rejected`; 0 = a rejection never ends it.
+    #[schemars(range(max = 100))]
+    pub rejections_to_deny: u32,
+    /// Whether the requester may approve their own request.
+    pub allow_self_approval: bool,
+    pub limits: Limits,
+    /// How long a request waits for confirmation and approval before it expires.
+    #[schemars(range(min = 1, max = 8760))]
+    pub request_ttl_hours: u32,
+    /// How long after execution a request may still be cancelled (revoked).
+    #[schemars(range(max = 8760))]
+    pub cancel_window_hours: u32,
+}
+
+/// What one request, and the requests of a trailing window, may add up to. Absent: no limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// The largest `amount` one request may carry.
+    pub max_amount: Option<Amount>,
+    /// The largest `percentage` one request may carry.
+    pub max_percentage: Option<Percentage>,
+    /// The trailing window the two window limits count over.
+    #[schemars(range(min = 1, max = 8760))]
+    pub window_hours: Option<u32>,
+    /// Most requests (not cancelled) created in the window at the scope.
+    #[schemars(range(min = 1))]
+    pub window_max_count: Option<u32>,
+    /// Most total `amount` of those requests.
+    pub window_max_total: Option<Amount>,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            enabled: false,
+            requires_confirmation: true,
+            approvals_required: 1,
+            rejections_to_deny: 0,
+            allow_self_approval: false,
+            limits: Limits::default(),
+            request_ttl_hours: 168,
+            cancel_window_hours: 24,
+        }
+    }
+}
+
+impl Policy {
+    /// Why the policy cannot be used, naming the field; `None` when it can.
+    pub fn problem(&self) -> Option<(&'static str, &'static str)> {
+        let limits = &self.limits;
+        let windowed = limits.window_max_count.is_some() || limits.window_max_total.is_some();
+        if windowed && limits.window_hours.is_none() {
+            return Some(("limits.window_hours", "is required with window_max_count or window_max_total"));
+        }
+        if !(1..=8760).contains(&self.request_ttl_hours) {
+            return Some(("request_ttl_hours", "must be 1 to 8760"));
+        }
+        if self.cancel_window_hours > 8760 || self.approvals_required > 100 || self.rejections_to_deny > 100 {
+            return Some(("policy", "cancel_window_hours must be at most 8760, approvals and rejections at most 100"));
+        }
+        None
+    }
+}
