@@ -265,7 +265,7 @@ impl std::error::Error for RpcError {}
 
 /// Unique indexes that handlers check before they write, under a lock: a violation means
 /// a racing transaction got there first, and a rerun will see it.
-const ONE_OF_A_KIND: &[&str] = &["permits_one_unrevoked", "permit_offers_one_pending"];
+const ONE_OF_A_KIND: &[&str] = &["permits_one_unrevoked", "permit_offers_one_pending", "requests_one_per_key"];
 
 impl From<sqlx::Error> for RpcError {
     fn from(err: sqlx::Error) -> Self {

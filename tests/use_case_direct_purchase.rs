@@ -17,6 +17,7 @@ backend_tests!(
     an_operator_executes_directly_after_typing_execute_and_approvers_hear_of_it,
     a_buyer_executes_their_own_pending_purchase_and_a_member_cannot,
     an_executed_purchase_is_cancelled_within_its_window_and_not_after,
+    an_undecided_purchase_expires_and_its_voters_are_told,
 );
 
 const ACME: &str = "org:acme";
@@ -197,4 +198,38 @@ async fn an_executed_purchase_is_cancelled_within_its_window_and_not_after(backe
     assert_error(&late, -32004, "cancel_window_closed");
     let closed = alice.client.call("request_cancel", json!({"request_id": first["id"]})).await;
     assert_error(&closed, -32004, "request_closed");
+}
+
+/// Story 5. A purchase nobody decides on within its time to live (24 hours here) is over: acting on it is
+/// `conflict/request_expired` at once, and the sweeper marks it `expired`, telling the
+/// requester and whoever voted.
+async fn an_undecided_purchase_expires_and_its_voters_are_told(backend: Backend) {
+    let Some(server) = start(backend).await else { return };
+    let (admin, [mut alice, mut bob, mut carl]) = cast(&server, ["alice", "bob", "carl"]).await;
+    grant(&admin, &mut alice, "member", ACME).await;
+    grant(&admin, &mut bob, "approver", ACME).await;
+    grant(&admin, &mut carl, "approver", ACME).await;
+    let policy = json!({"scope_id": ACME, "kind": "purchase", "approvals_required": 2, "request_ttl_hours": 24});
+    admin.client.ok("policy_set", policy).await;
+
+    let request = ask(&alice, json!({})).await;
+    assert_eq!(time(&request["expires_at"]) - time(&request["created_at"]), chrono::Duration::hours(24));
+    bob.told("request_approval_needed").await;
+    carl.told("request_approval_needed").await;
+    bob.client.ok("request_approve", json!({"request_id": request["id"]})).await;
+    alice.told("request_decision").await;
+    assert_eq!(server.sweep_requests().await, 0, "not due yet");
+
+    server.clock.advance(25 * HOUR);
+    let late = carl.client.call("request_approve", json!({"request_id": request["id"]})).await;
+    assert_error(&late, -32004, "request_expired");
+    assert_eq!(server.sweep_requests().await, 1);
+    assert_eq!(server.sweep_requests().await, 0, "expired once");
+    let expired = alice.told("request_expired").await;
+    assert_eq!(expired["request"]["status"], "expired");
+    assert_eq!(bob.told("request_expired").await["request"]["id"], request["id"]);
+    let row = audited(&admin.client, "request_expire", &request["id"]).await;
+    assert_eq!((&row["ip"], &row["account_id"]), (&Value::Null, &Value::Null), "the server's own housekeeping");
+    assert_eq!(row["data"]["transitions"], json!([{"from": "pending_approval", "to": "expired"}]));
+    assert_eq!(carl.stream().await, ["permit_granted", "request_approval_needed"], "carl never voted: not told");
 }

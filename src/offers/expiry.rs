@@ -22,11 +22,14 @@ pub async fn sweep(env: &Arc<Env>) -> RpcResult<usize> {
         let mut ctx = Ctx::system(env.clone());
         let now = ctx.now();
         let mut due = store::due(ctx.conn().await?, now, BATCH).await?;
-        // Locks in one order: instances sweeping the same backlog at once cannot deadlock.
+        // Every lock first, in one order: instances sweeping the same backlog at once
+        // cannot deadlock, and none is awaited while this transaction holds the audit head.
         due.sort_by_cached_key(|o| o.permit_key().lock_name());
-        let mut expired = 0;
         for offer in &due {
             offer.permit_key().lock(ctx.conn().await?).await?;
+        }
+        let mut expired = 0;
+        for offer in &due {
             if expire(&mut ctx, offer).await? {
                 expired += 1;
             }

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::access::{Act, open};
 use super::lifecycle::Step;
 use super::model::{Decision, DecisionInfo, Status};
-use super::notices::RequestDecisionNotice;
-use super::{RequestResult, direct_execution, finish, store};
+use super::notices::{self, RequestDecisionNotice};
+use super::{RequestResult, direct_execution, finish, record, store};
 use crate::call::{Action, Ctx};
 use crate::error::RpcResult;
 
@@ -127,10 +127,12 @@ async fn vote(
     }
     track.settle(now)?;
     store::save(ctx.conn().await?, &track.held.request).await?;
+    let data = json!({ "decision": decision, "comment": info.comment, "bypass": bypass });
+    record(ctx, method, &track, data).await?;
     let notice = RequestDecisionNotice { request_id, decision, by, comment: info.comment.as_deref() };
     ctx.notify(track.held.request.requested_by, &notice).await?;
-    let data = json!({ "decision": decision, "comment": info.comment, "bypass": bypass });
-    finish(ctx, method, track, false, data).await
+    notices::publish(ctx, &track, false).await?;
+    Ok(RequestResult { request: track.held.request })
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

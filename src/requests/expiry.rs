@@ -22,10 +22,13 @@ pub async fn sweep(env: &Arc<Env>) -> RpcResult<usize> {
     loop {
         let mut ctx = Ctx::system(env.clone());
         let now = ctx.now();
-        // In id order: instances sweeping the same backlog take their locks in one order.
+        // Every lock first, in id order: instances sweeping the same backlog take them in
+        // one order, and none is awaited while this transaction holds the audit head.
         let due = store::due(ctx.conn().await?, now, BATCH).await?;
         for id in &due {
             db::lock_key(ctx.conn().await?, &format!("request/{id}")).await?;
+        }
+        for id in &due {
             let Some(held) = store::find(ctx.conn().await?, *id).await? else { continue };
             if !held.request.status.is_pending() || held.request.expires_at > now {
                 continue; // answered or cancelled meanwhile

@@ -98,8 +98,17 @@ fn confirmation_required(request: &Request, policy: &Policy, wrong: bool) -> Rpc
 }
 
 /// Ends a method that changed a request (already saved): its audit row, naming every
-/// transition, and its notifications; answers the request as it now is.
+/// transition, then its notifications; answers the request as it now is.
 pub async fn finish(ctx: &mut Ctx, method: &str, track: Track, direct: bool, data: Value) -> RpcResult<RequestResult> {
+    record(ctx, method, &track, data).await?;
+    notices::publish(ctx, &track, direct).await?;
+    Ok(RequestResult { request: track.held.request })
+}
+
+/// The audit row of a method that changed a request. Written before any notification, as
+/// everywhere: every writer takes the audit head's lock first, so writers that notify the
+/// same accounts in another order cannot deadlock.
+pub async fn record(ctx: &mut Ctx, method: &str, track: &Track, data: Value) -> RpcResult<()> {
     let request = &track.held.request;
     let mut record = json!({
         "kind": request.kind,
@@ -116,7 +125,5 @@ pub async fn finish(ctx: &mut Ctx, method: &str, track: Track, direct: bool, dat
         .scope(Some(request.scope_id.clone()))
         .subject(request.id)
         .data(record);
-    ctx.audit(event).await?;
-    notices::publish(ctx, &track, direct).await?;
-    Ok(RequestResult { request: track.held.request })
+    ctx.audit(event).await
 }

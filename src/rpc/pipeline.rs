@@ -22,6 +22,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::Api;
+use super::registry::BoundAction;
 use super::spec::{ActionSpec, Auth};
 use crate::audit_log::{AuditEvent, Outcome as AuditOutcome};
 use crate::auth;
@@ -112,35 +113,7 @@ async fn run(
         finished.cookie = Some(SessionCookie::Set { token: token.clone(), expires_at: *until });
     }
 
-    // A mutation that lost a race inside the database (a PostgreSQL deadlock or
-    // serialization failure) runs again in a fresh transaction: the caller never sees it.
-    let attempts = if spec.side_effects { MUTATION_ATTEMPTS } else { 1 };
-    let mut params = Some(params);
-    let mut attempt = 1;
-    let done = loop {
-        let these = if attempt < attempts { params.clone() } else { params.take() }.unwrap_or_default();
-        let mut ctx = Ctx::new(api.env.clone(), caller.clone(), principal.clone(), request_id, spec.side_effects);
-        // A panicking handler is a bug, not a crash: its transaction is dropped (rolled
-        // back) and the caller gets `internal_error` like any other fault.
-        let result =
-            AssertUnwindSafe(action.handler.call(&mut ctx, these)).catch_unwind().await.unwrap_or_else(|panic| {
-                Err(RpcError::internal(format!("handler panicked: {}", panic_message(panic.as_ref()))))
-            });
-        let done = match result {
-            Ok(output) => ctx.finish().await.map(|done| (output, done)),
-            Err(e) => {
-                drop(ctx); // roll back now: the failure row below needs the write lock
-                Err(e)
-            }
-        };
-        match done {
-            Err(e) if e.is_retryable() && attempt < attempts => {
-                tracing::debug!(%request_id, attempt, error = %e, "transient database conflict; running the call again");
-                attempt += 1;
-            }
-            done => break done,
-        }
-    };
+    let done = run_handler(api, action, caller, principal.as_ref(), params, request_id).await;
     match done {
         Ok((output, done)) => {
             finished.cookie = done.cookie.or(finished.cookie.take());
@@ -160,6 +133,47 @@ async fn run(
                     .await;
             }
             Err(e)
+        }
+    }
+}
+
+/// Runs the handler in a fresh context and commits it. A mutation that lost a race inside
+/// the database (a PostgreSQL deadlock or serialization failure) runs again in a fresh
+/// transaction: the caller never sees it.
+async fn run_handler(
+    api: &Api,
+    action: &BoundAction,
+    caller: &Caller,
+    principal: Option<&Principal>,
+    params: Value,
+    request_id: Uuid,
+) -> RpcResult<(Box<RawValue>, Finished)> {
+    let side_effects = action.spec.side_effects;
+    let attempts = if side_effects { MUTATION_ATTEMPTS } else { 1 };
+    let mut params = Some(params);
+    let mut attempt = 1;
+    loop {
+        let these = if attempt < attempts { params.clone() } else { params.take() }.unwrap_or_default();
+        let mut ctx = Ctx::new(api.env.clone(), caller.clone(), principal.cloned(), request_id, side_effects);
+        // A panicking handler is a bug, not a crash: its transaction is dropped (rolled
+        // back) and the caller gets `internal_error` like any other fault.
+        let result =
+            AssertUnwindSafe(action.handler.call(&mut ctx, these)).catch_unwind().await.unwrap_or_else(|panic| {
+                Err(RpcError::internal(format!("handler panicked: {}", panic_message(panic.as_ref()))))
+            });
+        let done = match result {
+            Ok(output) => ctx.finish().await.map(|done| (output, done)),
+            Err(e) => {
+                drop(ctx); // roll back now: the failure row needs the write lock
+                Err(e)
+            }
+        };
+        match done {
+            Err(e) if e.is_retryable() && attempt < attempts => {
+                tracing::debug!(%request_id, attempt, error = %e, "transient database conflict; running the call again");
+                attempt += 1;
+            }
+            done => return done,
         }
     }
 }

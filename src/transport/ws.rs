@@ -20,6 +20,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc};
@@ -81,33 +82,13 @@ enum Ending {
 async fn serve(api: Arc<Api>, mut caller: Caller, mut registration: Option<Registration>, socket: WebSocket) {
     let env = api.env.clone();
     env.metrics.socket_opened();
-    let (mut sink, mut stream) = socket.split();
-    let (queue_tx, mut queue_rx) = mpsc::channel::<String>(env.config.websocket.outbound_queue);
-    let (ping_tx, mut ping_rx) = mpsc::channel::<Message>(1);
-    let (last_tx, mut last_rx) = mpsc::channel::<Vec<Message>>(1);
+    let (sink, mut stream) = socket.split();
+    let (queue_tx, queue_rx) = mpsc::channel::<String>(env.config.websocket.outbound_queue);
+    let (ping_tx, ping_rx) = mpsc::channel::<Message>(1);
+    let (last_tx, last_rx) = mpsc::channel::<Vec<Message>>(1);
     let link = SocketLink::new(queue_tx.clone());
     caller.socket = Some(link.clone());
-    // Pings jump the queue; the last words (texts, then the close frame) wait until the
-    // queue is drained, so they follow every answer already queued.
-    let writer = tokio::spawn(async move {
-        loop {
-            let (messages, last) = tokio::select! {
-                biased;
-                Some(ping) = ping_rx.recv() => (vec![ping], false),
-                Some(text) = queue_rx.recv() => (vec![Message::Text(text.into())], false),
-                Some(last) = last_rx.recv() => (last, true),
-                else => return,
-            };
-            for message in messages {
-                if sink.send(message).await.is_err() {
-                    return;
-                }
-            }
-            if last {
-                return;
-            }
-        }
-    });
+    let writer = tokio::spawn(write(sink, queue_rx, ping_rx, last_rx));
 
     let ws_config = &env.config.websocket;
     let mut ping = tokio::time::interval(Duration::from_secs(ws_config.ping_interval_s));
@@ -177,6 +158,33 @@ async fn serve(api: Arc<Api>, mut caller: Caller, mut registration: Option<Regis
         writer.abort();
     }
     env.metrics.socket_closed();
+}
+
+/// The socket's one writer. Pings jump the queue; the last words (texts, then the close
+/// frame) wait until the queue is drained, so they follow every answer already queued.
+async fn write(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queue: mpsc::Receiver<String>,
+    mut pings: mpsc::Receiver<Message>,
+    mut last_words: mpsc::Receiver<Vec<Message>>,
+) {
+    loop {
+        let (messages, last) = tokio::select! {
+            biased;
+            Some(ping) = pings.recv() => (vec![ping], false),
+            Some(text) = queue.recv() => (vec![Message::Text(text.into())], false),
+            Some(last) = last_words.recv() => (last, true),
+            else => return,
+        };
+        for message in messages {
+            if sink.send(message).await.is_err() {
+                return;
+            }
+        }
+        if last {
+            return;
+        }
+    }
 }
 
 /// One message per subscription on the socket carrying `result` (or one without a
