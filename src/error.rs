@@ -138,6 +138,15 @@ pub struct RpcError {
     retryable: bool,
     /// An HTTP status other than the kind's, for the one error that has its own (405).
     status: Option<u16>,
+    /// What a refused decision was about — the scope and the object — for its audit row.
+    about: Option<Box<About>>,
+}
+
+/// The scope and the object a refusal concerns, as its audit row records them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct About {
+    pub scope_id: String,
+    pub subject_id: Option<String>,
 }
 
 pub type RpcResult<T> = Result<T, RpcError>;
@@ -152,6 +161,7 @@ impl RpcError {
             internal: None,
             retryable: false,
             status: None,
+            about: None,
         }
     }
 
@@ -213,6 +223,23 @@ impl RpcError {
     pub fn message(mut self, message: impl Into<String>) -> Self {
         self.message = Some(message.into());
         self
+    }
+
+    /// Records what the refused decision was about (a scope, and the object when there is
+    /// one), so that its audit row is found by those who watch that scope.
+    pub fn scoped(mut self, scope_id: &str, subject_id: Option<String>) -> Self {
+        self.about = Some(Box::new(About { scope_id: scope_id.to_owned(), subject_id }));
+        self
+    }
+
+    /// What the refused decision was about, when the handler said.
+    pub fn about(&self) -> Option<&About> {
+        self.about.as_deref()
+    }
+
+    /// The fields of `error.data` (the audit row of a refusal keeps them).
+    pub fn data(&self) -> &Map<String, Value> {
+        &self.data
     }
 
     /// The HTTP status a GET call answers with (POST always answers 200).

@@ -49,7 +49,7 @@ CREATE TABLE requests (
 );
 -- One request per (requester, idempotency key); requests without a key never collide.
 CREATE UNIQUE INDEX requests_one_per_key ON requests (requested_by, idempotency_key);
-CREATE INDEX requests_window ON requests (scope_id, kind, created_at);
+CREATE INDEX requests_window ON requests (kind, created_at);
 CREATE INDEX requests_requested_by ON requests (requested_by, id);
 CREATE INDEX requests_pending_expiry ON requests (expires_at)
     WHERE status IN ('awaiting_confirmation', 'pending_approval');

@@ -125,7 +125,7 @@ impl Action for Set {
         let principal = ctx.require_principal()?;
         let account_id = principal.account_id;
         if !access::allows(&ctx.env().roles, &principal.permits, "manage", "policies", Some(&p.scope_id)) {
-            return Err(RpcError::forbidden("not_permitted"));
+            return Err(RpcError::forbidden("not_permitted").scoped(&p.scope_id, Some(p.kind.clone())));
         }
         kind(ctx.env(), &p.kind)?;
         crate::db::lock_key(ctx.conn().await?, &format!("policy/{}/{}", p.scope_id, p.kind)).await?;
@@ -134,7 +134,8 @@ impl Action for Set {
         if let Some((field, reason)) = policy.problem() {
             return Err(RpcError::validation("invalid_policy")
                 .message(format!("{field} {reason}"))
-                .with("field", field));
+                .with("field", field)
+                .scoped(&p.scope_id, Some(p.kind.clone())));
         }
         let now = ctx.now();
         store::put(ctx.conn().await?, &p.scope_id, &p.kind, &policy, Some(account_id), now).await?;
@@ -170,5 +171,5 @@ fn may_read(ctx: &Ctx, scope_id: &str) -> RpcResult<()> {
     if principal.permits.iter().any(|p| scope::covers(p.scope_id.as_deref(), Some(scope_id))) {
         return Ok(());
     }
-    Err(RpcError::forbidden("not_permitted"))
+    Err(RpcError::forbidden("not_permitted").scoped(scope_id, None))
 }

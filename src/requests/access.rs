@@ -79,17 +79,20 @@ pub async fn open(ctx: &mut Ctx, id: Uuid, act: Act) -> RpcResult<Track> {
         return Err(RpcError::not_found());
     }
     let own = request.requested_by == principal.account_id;
+    let about = |error: RpcError| error.scoped(&request.scope_id, Some(id.to_string()));
     let allowed = match act {
         Act::View => true,
         Act::Confirm => own || standing.holds("confirm-any"),
         Act::Vote { bypass: true } if !(own && standing.admin()) => {
-            return Err(RpcError::forbidden("bypass_not_permitted")
-                .message("Only an admin may bypass the approvals, and only of their own request."));
+            return Err(about(
+                RpcError::forbidden("bypass_not_permitted")
+                    .message("Only an admin may bypass the approvals, and only of their own request."),
+            ));
         }
         Act::Vote { bypass: true } => true,
         Act::Vote { bypass: false } if !standing.holds("approve") => false,
         Act::Vote { bypass: false } if own && !held.policy.allow_self_approval => {
-            return Err(RpcError::forbidden("self_approval").message("You may not vote on your own request."));
+            return Err(about(RpcError::forbidden("self_approval").message("You may not vote on your own request.")));
         }
         Act::Vote { bypass: false } => true,
         Act::Execute => standing.any_or_own("execute-any", "execute-own", own),
@@ -97,13 +100,15 @@ pub async fn open(ctx: &mut Ctx, id: Uuid, act: Act) -> RpcResult<Track> {
         Act::Retry => standing.any_or_own("retry-any", "retry-own", own),
     };
     if !allowed {
-        return Err(RpcError::forbidden("not_permitted"));
+        return Err(about(RpcError::forbidden("not_permitted")));
     }
     // Past its expiry a waiting request is over, swept or not.
     if act != Act::View && request.status.is_pending() && request.expires_at <= ctx.now() {
-        return Err(RpcError::conflict("request_expired")
-            .message("This request has expired.")
-            .with("expires_at", request.expires_at.to_rfc3339()));
+        return Err(about(
+            RpcError::conflict("request_expired")
+                .message("This request has expired.")
+                .with("expires_at", request.expires_at.to_rfc3339()),
+        ));
     }
     Ok(Track::loaded(held))
 }

@@ -12,9 +12,9 @@ use super::access::{Act, open};
 use super::lifecycle::Step;
 use super::model::{Decision, DecisionInfo, Status};
 use super::notices::{self, RequestDecisionNotice};
-use super::{RequestResult, direct_execution, finish, record, store};
+use super::{RequestResult, direct_execution, finish, record, still_enabled, store};
 use crate::call::{Action, Ctx};
-use crate::error::RpcResult;
+use crate::error::{RpcError, RpcResult};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -45,11 +45,17 @@ impl Action for Confirm {
     async fn run(&self, ctx: &mut Ctx, p: RequestIdParams) -> RpcResult<RequestResult> {
         let by = ctx.require_principal()?.account_id;
         let mut track = open(ctx, p.request_id, Act::Confirm).await?;
-        track.step(Step::Confirm)?;
         let now = ctx.now();
+        if track.status() == Status::AwaitingConfirmation && track.held.policy.approvals_required == 0 {
+            // Nothing to approve: confirmed, it goes straight into execution.
+            track.step(Step::Execute)?;
+        } else {
+            track.step(Step::Confirm)?;
+        }
         track.held.request.confirmed_at = Some(now);
         track.held.request.confirmed_by = Some(by);
         track.settle(now)?;
+        still_enabled(ctx, &track).await?;
         store::save(ctx.conn().await?, &track.held.request).await?;
         finish(ctx, Self::METHOD, track, false, json!({})).await
     }
@@ -113,7 +119,7 @@ async fn vote(
     let mut track = open(ctx, request_id, Act::Vote { bypass }).await?;
     let status = track.status();
     if status != Status::PendingApproval {
-        return Err(super::lifecycle::refusal(status, Step::Approve));
+        return Err(track.refuse(super::lifecycle::refusal(status, Step::Approve)));
     }
     let now = ctx.now();
     let info = DecisionInfo { account_id: by, username, decision, comment, decided_at: now };
@@ -126,11 +132,15 @@ async fn vote(
         request.bypassed_by = Some(by);
     }
     track.settle(now)?;
+    still_enabled(ctx, &track).await?;
     store::save(ctx.conn().await?, &track.held.request).await?;
     let data = json!({ "decision": decision, "comment": info.comment, "bypass": bypass });
     record(ctx, method, &track, data).await?;
-    let notice = RequestDecisionNotice { request_id, decision, by, comment: info.comment.as_deref() };
-    ctx.notify(track.held.request.requested_by, &notice).await?;
+    let requester = track.held.request.requested_by;
+    if requester != by {
+        let notice = RequestDecisionNotice { request_id, decision, by, comment: info.comment.as_deref() };
+        ctx.notify(requester, &notice).await?;
+    }
     notices::publish(ctx, &track, false).await?;
     Ok(RequestResult { request: track.held.request })
 }
@@ -155,6 +165,7 @@ impl Action for Execute {
         let by = ctx.require_principal()?.account_id;
         let mut track = open(ctx, p.request_id, Act::Execute).await?;
         direct_execution(ctx, &mut track, by, p.confirm.as_deref())?;
+        still_enabled(ctx, &track).await?;
         store::save(ctx.conn().await?, &track.held.request).await?;
         finish(ctx, Self::METHOD, track, true, json!({})).await
     }
@@ -184,9 +195,11 @@ impl Action for Cancel {
         if track.status() == Status::Executed {
             let until = track.held.request.cancel_until;
             if until.is_none_or(|until| until <= now) {
-                return Err(crate::error::RpcError::conflict("cancel_window_closed")
-                    .message("The cancel window of this request has closed.")
-                    .with("cancel_until", json!(until)));
+                return Err(track.refuse(
+                    RpcError::conflict("cancel_window_closed")
+                        .message("The cancel window of this request has closed.")
+                        .with("cancel_until", json!(until)),
+                ));
             }
             track.step(Step::Revoke)?;
         } else {
@@ -212,6 +225,7 @@ impl Action for Retry {
         let mut track = open(ctx, p.request_id, Act::Retry).await?;
         track.step(Step::Retry)?;
         track.run(ctx.now())?;
+        still_enabled(ctx, &track).await?;
         store::save(ctx.conn().await?, &track.held.request).await?;
         finish(ctx, Self::METHOD, track, false, json!({})).await
     }

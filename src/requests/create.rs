@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::access::Standing;
 use super::lifecycle::Track;
+use super::limits::Asked;
 use super::model::{Approvals, Held, Request, Status};
 use super::{RequestResult, direct_execution, finish, limits, store};
 use crate::authz::scope::{SCOPE_MAX_LENGTH, SCOPE_PATTERN};
@@ -62,11 +63,11 @@ impl Action for Create {
 
     async fn run(&self, ctx: &mut Ctx, p: RequestCreateParams) -> RpcResult<RequestResult> {
         let principal = ctx.require_principal()?.clone();
-        policies::kind(ctx.env(), &p.kind)?;
         let standing = Standing { env: ctx.env(), principal: &principal, kind: &p.kind, scope_id: &p.scope_id };
         if !standing.holds("create") {
-            return Err(RpcError::forbidden("not_permitted"));
+            return Err(RpcError::forbidden("not_permitted").scoped(&p.scope_id, None));
         }
+        policies::kind(ctx.env(), &p.kind)?;
         let direct = p.execute_now == Some(true);
         let may_execute = standing.any_or_own("execute-any", "execute-own", true);
         check_money(&p)?;
@@ -76,16 +77,27 @@ impl Action for Create {
                 return replay(ctx, id, &hash, &p).await;
             }
         }
-        let policy = policies::effective(ctx, &p.scope_id, &p.kind).await?.policy;
+        let effective = policies::effective(ctx, &p.scope_id, &p.kind).await?;
+        let policy = effective.policy;
         if !policy.enabled {
             return Err(RpcError::forbidden("action_disabled")
-                .message(format!("{} requests are disabled at this scope.", p.kind)));
+                .message(format!("{} requests are disabled at this scope.", p.kind))
+                .scoped(&p.scope_id, None));
         }
-        limits::check(ctx, &p.scope_id, &p.kind, &policy.limits, p.amount, p.percentage).await?;
+        let asked = Asked {
+            scope_id: &p.scope_id,
+            kind: &p.kind,
+            window: effective.source_scope_id.as_deref(),
+            amount: p.amount,
+            percentage: p.percentage,
+        };
+        limits::check(ctx, &asked, &policy.limits).await?;
         if direct && !may_execute {
-            return Err(RpcError::forbidden("not_permitted").message("You may not execute this directly."));
+            return Err(RpcError::forbidden("not_permitted")
+                .message("You may not execute this directly.")
+                .scoped(&p.scope_id, None));
         }
-        let mut track = Track::created(new_request(ctx, &p, principal.account_id, policy));
+        let mut track = Track::created(new_request(ctx, &p, principal.account_id, policy, direct));
         if direct {
             direct_execution(ctx, &mut track, principal.account_id, p.confirm.as_deref())?;
         } else {
@@ -98,10 +110,16 @@ impl Action for Create {
     }
 }
 
-/// The request as the policy starts it: waiting for a confirmation, or for approvals.
-fn new_request(ctx: &Ctx, p: &RequestCreateParams, requested_by: Uuid, policy: Policy) -> Held {
+/// The request as the policy starts it: waiting for a confirmation, or for approvals, or —
+/// needing neither — straight into execution. One to be executed directly waits, for the
+/// direct execution to take it from there.
+fn new_request(ctx: &Ctx, p: &RequestCreateParams, requested_by: Uuid, policy: Policy, direct: bool) -> Held {
     let now = ctx.now();
-    let status = if policy.requires_confirmation { Status::AwaitingConfirmation } else { Status::PendingApproval };
+    let status = match (policy.requires_confirmation, policy.approvals_required) {
+        (true, _) => Status::AwaitingConfirmation,
+        (false, 0) if !direct => Status::Executing,
+        (false, _) => Status::PendingApproval,
+    };
     let request = Request {
         id: Uuid::now_v7(),
         kind: p.kind.clone(),

@@ -99,10 +99,16 @@ impl Track {
     /// Takes `step`, or refuses it with the conflict the table names.
     pub fn step(&mut self, step: Step) -> RpcResult<()> {
         let from = self.status();
-        let to = next(from, step).ok_or_else(|| refusal(from, step))?;
+        let to = next(from, step).ok_or_else(|| self.refuse(refusal(from, step)))?;
         self.held.request.status = to;
         self.transitions.push(Transition { from: Some(from), to });
         Ok(())
+    }
+
+    /// `error`, its audit row naming the request's scope and id.
+    pub fn refuse(&self, error: RpcError) -> RpcError {
+        let request = &self.held.request;
+        error.scoped(&request.scope_id, Some(request.id.to_string()))
     }
 
     /// Whether this call moved the request into `status`.
@@ -110,9 +116,9 @@ impl Track {
         self.transitions.iter().any(|t| t.to == status)
     }
 
-    /// Moves on as far as the votes allow, without anyone acting: approved when the
-    /// approvals reach the number required, rejected when the rejections reach
-    /// `rejections_to_deny`, then executed.
+    /// Moves on as far as it can without anyone acting: approved when the approvals reach
+    /// the number required, rejected when the rejections reach `rejections_to_deny`, then
+    /// executed; a request made or confirmed needing no approval runs at once.
     pub fn settle(&mut self, now: DateTime<Utc>) -> RpcResult<()> {
         let (approvals, policy) = (&self.held.request.approvals, &self.held.policy);
         if self.status() == Status::PendingApproval {
@@ -122,10 +128,11 @@ impl Track {
                 self.step(Step::Reject)?;
             }
         }
-        if self.status() == Status::Approved {
-            self.execute(now)?;
+        match self.status() {
+            Status::Approved => self.execute(now),
+            Status::Executing => self.run(now),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Hands the request to its kind's executor and runs it.

@@ -1,7 +1,9 @@
 //! A policy's limits on a new request (docs/protocol.md §7.5): its own amount and
-//! percentage, and what the requests of its kind at its scope add up to over the trailing
-//! window. The window is counted under a lock on (scope, kind) held until the call
-//! commits, so requests made at once are counted one after the other and N parallel
+//! percentage, and what the requests of its kind under the policy add up to over the
+//! trailing window — every request at and below the scope that set the policy (all of
+//! them, for a kind's default), so a limit cannot be sidestepped by asking one scope
+//! further down. The window is counted under a lock on (that scope, kind) held until the
+//! call commits, so requests made at once are counted one after the other and N parallel
 //! creates never pass a window limit together.
 
 use rust_decimal::Decimal;
@@ -15,15 +17,23 @@ use crate::money::{Amount, Percentage};
 
 use super::store;
 
-/// Refuses a request of `kind` at `scope_id` that would pass one of `limits`.
-pub async fn check(
-    ctx: &mut Ctx,
-    scope_id: &str,
-    kind: &str,
-    limits: &Limits,
-    amount: Option<Amount>,
-    percentage: Option<Percentage>,
-) -> RpcResult<()> {
+/// What a new request is counted against: its own values, and the policy whose limits
+/// hold — set at `window` (`None`: the kind's default, everywhere).
+pub struct Asked<'a> {
+    pub scope_id: &'a str,
+    pub kind: &'a str,
+    pub window: Option<&'a str>,
+    pub amount: Option<Amount>,
+    pub percentage: Option<Percentage>,
+}
+
+/// Refuses a request that would pass one of `limits`.
+pub async fn check(ctx: &mut Ctx, asked: &Asked<'_>, limits: &Limits) -> RpcResult<()> {
+    check_within(ctx, asked, limits).await.map_err(|e| e.scoped(asked.scope_id, None))
+}
+
+async fn check_within(ctx: &mut Ctx, asked: &Asked<'_>, limits: &Limits) -> RpcResult<()> {
+    let (amount, percentage) = (asked.amount, asked.percentage);
     if let (Some(max), Some(amount)) = (limits.max_amount, amount) {
         if amount > max {
             return Err(exceeded("max_amount", max.0, amount.0));
@@ -38,9 +48,10 @@ pub async fn check(
     if limits.window_max_count.is_none() && limits.window_max_total.is_none() {
         return Ok(());
     }
-    db::lock_key(ctx.conn().await?, &format!("requests/{scope_id}/{kind}")).await?;
+    let window = asked.window.unwrap_or("*");
+    db::lock_key(ctx.conn().await?, &format!("requests/{window}/{}", asked.kind)).await?;
     let since = ctx.now() - chrono::Duration::hours(i64::from(hours));
-    let amounts = store::window(ctx.conn().await?, scope_id, kind, since).await?;
+    let amounts = store::window(ctx.conn().await?, asked.window, asked.kind, since).await?;
     if let Some(max) = limits.window_max_count {
         let count = amounts.len() as u64;
         if count >= u64::from(max) {

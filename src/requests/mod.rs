@@ -32,6 +32,7 @@ use crate::audit_log::AuditEvent;
 use crate::call::Ctx;
 use crate::config::kinds::Policy;
 use crate::error::{ErrorKind, RpcError, RpcResult};
+use crate::policies;
 use lifecycle::{Step, Track, next, refusal};
 use model::{Request, Status};
 
@@ -52,10 +53,10 @@ pub struct RequestResult {
 pub fn direct_execution(ctx: &Ctx, track: &mut Track, by: Uuid, confirm: Option<&str>) -> RpcResult<()> {
     let status = track.status();
     if !status.is_pending() || next(status, Step::Execute).is_none() {
-        return Err(refusal(status, Step::Execute));
+        return Err(track.refuse(refusal(status, Step::Execute)));
     }
     if confirm != Some(EXECUTE_PHRASE) {
-        return Err(confirmation_required(&track.held.request, &track.held.policy, confirm.is_some()));
+        return Err(track.refuse(confirmation_required(&track.held.request, &track.held.policy, confirm.is_some())));
     }
     let now = ctx.now();
     if status == Status::AwaitingConfirmation {
@@ -95,6 +96,23 @@ fn confirmation_required(request: &Request, policy: &Policy, wrong: bool) -> Rpc
         .with("currency", json!(request.currency))
         .with("summary", summary)
         .with("cancel_window_hours", policy.cancel_window_hours)
+}
+
+/// Refuses to run a request (`forbidden/action_disabled`) while its kind is disabled at its
+/// scope now: a request keeps the approvals and limits it was made under, but a manager who
+/// switches a kind off stops what has not run yet.
+pub async fn still_enabled(ctx: &mut Ctx, track: &Track) -> RpcResult<()> {
+    if !track.entered(Status::Executing) {
+        return Ok(());
+    }
+    let request = &track.held.request;
+    if policies::effective(ctx, &request.scope_id, &request.kind).await?.policy.enabled {
+        return Ok(());
+    }
+    Err(track.refuse(
+        RpcError::forbidden("action_disabled")
+            .message(format!("{} requests are disabled at this scope now; this one cannot run.", request.kind)),
+    ))
 }
 
 /// Ends a method that changed a request (already saved): its audit row, naming every

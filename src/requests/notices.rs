@@ -116,7 +116,8 @@ impl Notice for RequestExpiredNotice<'_> {
 
 /// Tells everyone this call's transitions concern, in its transaction: the approvers
 /// when it now waits for them, the requester (and the voters) of every outcome, and —
-/// when it was executed `direct`ly — everyone who could have approved it.
+/// when it was executed `direct`ly, or an admin bypassed the approvals — everyone who
+/// could have approved it.
 pub async fn publish(ctx: &mut Ctx, track: &Track, direct: bool) -> RpcResult<()> {
     let request = &track.held.request;
     let status = request.status;
@@ -134,7 +135,7 @@ pub async fn publish(ctx: &mut Ctx, track: &Track, direct: bool) -> RpcResult<()
     }
     if track.entered(Status::Executed) {
         let mut told = concerned.clone();
-        if direct {
+        if direct || request.bypassed_by.is_some() {
             told.extend(approvers(ctx, request).await?);
         }
         let notice = RequestExecutedNotice { request, direct, cancel_until: request.cancel_until };

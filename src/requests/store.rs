@@ -251,18 +251,18 @@ pub async fn by_key(conn: ConnRef<'_>, requested_by: Uuid, key: &str) -> RpcResu
         .bind(requested_by).bind(key).fetch_optional(&mut *c).await)?)
 }
 
-/// The amounts of the requests of `kind` made at exactly `scope_id` since `since` and
-/// not cancelled or revoked (`None` for a request without an amount).
+/// The amounts of the requests of `kind` made at and below `within` (everywhere when
+/// `None`) since `since`, not cancelled or revoked (`None` for one without an amount).
 pub async fn window(
     conn: ConnRef<'_>,
-    scope_id: &str,
+    within: Option<&str>,
     kind: &str,
     since: DateTime<Utc>,
 ) -> RpcResult<Vec<Option<String>>> {
     Ok(on_conn!(conn, c => sqlx::query_scalar(
-        "SELECT amount FROM requests WHERE scope_id = $1 AND kind = $2 AND created_at > $3 \
-         AND status NOT IN ('cancelled', 'revoked')")
-        .bind(scope_id).bind(kind).bind(since).fetch_all(&mut *c).await)?)
+        "SELECT amount FROM requests WHERE kind = $2 AND created_at > $3 AND status NOT IN ('cancelled', 'revoked') \
+         AND ($1 IS NULL OR scope_id = $1 OR substr(scope_id, 1, length($1) + 1) = $1 || '/')")
+        .bind(within).bind(kind).bind(since).fetch_all(&mut *c).await)?)
 }
 
 /// Enabled accounts other than `except` holding, now, a permit of one of `roles` at or

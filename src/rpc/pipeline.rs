@@ -93,7 +93,7 @@ async fn run(
     let principal = auth::authenticate(&api.env, &caller.credentials).await?;
     if let Err(denied) = authorize(api, spec, principal.as_ref(), caller) {
         if denied.kind == ErrorKind::Forbidden {
-            let event = AuditEvent::new(method, AuditOutcome::Denied).data(json!({ "reason": denied.reason }));
+            let event = refusal_event(method, AuditOutcome::Denied, &denied);
             record_apart(api, event, caller, principal.as_ref(), request_id).await;
         }
         return Err(denied);
@@ -128,9 +128,7 @@ async fn run(
                 _ => spec.side_effects.then_some(AuditOutcome::Failure),
             };
             if let Some(outcome) = outcome {
-                let data = json!({ "error": e.kind.name(), "reason": e.reason });
-                record_apart(api, AuditEvent::new(method, outcome).data(data), caller, principal.as_ref(), request_id)
-                    .await;
+                record_apart(api, refusal_event(method, outcome, &e), caller, principal.as_ref(), request_id).await;
             }
             Err(e)
         }
@@ -233,6 +231,28 @@ pub async fn admit_socket(api: &Api, caller: &Caller) -> RpcResult<Option<Princi
     }
     check_origin(&api.env.config, caller)?;
     Ok(principal)
+}
+
+/// The audit row of a refused or failed call: the error's kind, reason and data fields
+/// (but schema issues), and — when the handler said — the scope and object it concerned.
+fn refusal_event(method: &str, outcome: AuditOutcome, error: &RpcError) -> AuditEvent {
+    let mut data = json!({ "error": error.kind.name(), "reason": error.reason });
+    if let Some(data) = data.as_object_mut() {
+        // Schema issues may quote what the caller sent (a secret in the wrong field): never kept.
+        let kept = error.data().iter().filter(|(key, _)| key.as_str() != "issues");
+        data.extend(kept.map(|(key, value)| (key.clone(), value.clone())));
+    }
+    let event = AuditEvent::new(method, outcome).data(data);
+    match error.about() {
+        Some(about) => {
+            let event = event.scope(Some(about.scope_id.clone()));
+            match &about.subject_id {
+                Some(subject) => event.subject(subject),
+                None => event,
+            }
+        }
+        None => event,
+    }
 }
 
 /// Writes an audit row for a call that changed nothing, in a context of its own.
