@@ -61,7 +61,7 @@ use axum::body::Bytes;
 use serde_json::{Value, json};
 use support::interference::CpuMark;
 use support::load::{self, Plan, Target};
-use support::report::{self, CaseResult, RunStats};
+use support::report::{self, Baseline, CaseResult, RunStats};
 use support::servers;
 
 /// Concurrent client connections, each with one call in flight.
@@ -74,6 +74,8 @@ const WARMUP: Duration = Duration::from_secs(1);
 const DEFAULT_SECONDS: f64 = 5.0;
 /// The text every echo call sends.
 const TEXT: &str = "hello from the load generator";
+/// How the report names the baseline.
+const ECHO: Baseline = Baseline { name: "echo", unit: "calls/s" };
 
 /// One kind of run. Cases refer to runs, so several cases can share a baseline run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +152,7 @@ async fn bench(plan: Plan) -> anyhow::Result<()> {
         .map(|case| CaseResult {
             name: case.name,
             ours: rounds.iter().map(|round| stats_of(round, case.ours)).collect(),
-            echo: rounds.iter().map(|round| stats_of(round, case.echo)).collect(),
+            baseline: rounds.iter().map(|round| stats_of(round, case.echo)).collect(),
         })
         .collect();
     print_report(&cases, plan);
@@ -257,7 +259,7 @@ fn print_report(cases: &[CaseResult], plan: Plan) {
         plan.warmup.as_secs_f64(),
         plan.measure.as_secs_f64(),
     );
-    println!("{}", report::summary_table(cases));
-    println!("{}", report::runs_table(cases));
+    println!("{}", report::summary_table(cases, ECHO));
+    println!("{}", report::runs_table(cases, ECHO));
     println!("{}", report::disturbance(cases));
 }

@@ -1,11 +1,16 @@
 //! The load generator: `connections` clients, each on its own connection, each making
-//! sequential calls (send, await the answer, send the next) until the window closes.
+//! sequential calls (send, await the answer, send the next) until the window closes
+//! ([`run`], [`run_checked`]); or, for a baseline without a network, `connections` tasks
+//! in this process, each running one piece of work after the other ([`run_tasks`]).
 //!
 //! A call is measured when it starts inside the measured part of the window; its latency
 //! is from just before the request is written to just after the whole answer is read and
-//! checked. Every answer is parsed: anything but HTTP 200 with a JSON-RPC `result` and
-//! `id` 1 counts as an error, and the run's caller is expected to refuse a run with any.
+//! checked (for in-process work: from just before the work starts to just after it
+//! returns). Every answer is parsed: anything but HTTP 200 with a JSON-RPC `result` and
+//! `id` 1 counts as an error, as does a `result` that fails the run's [`Check`]; the run's
+//! caller is expected to refuse a run with any.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,12 +66,55 @@ impl Sample {
     }
 }
 
+/// What a successful answer's `result` must also be, or why it is not.
+pub type Check = fn(&Value) -> Result<(), String>;
+
+/// Accepts any `result`.
+fn any_result(_: &Value) -> Result<(), String> {
+    Ok(())
+}
+
 /// Runs `plan` against `target` and returns what was measured.
 pub async fn run(target: Target, plan: Plan) -> Sample {
+    run_checked(target, any_result, plan).await
+}
+
+/// Like [`run`], and every answer's `result` must pass `check`.
+pub async fn run_checked(target: Target, check: Check, plan: Plan) -> Sample {
     let target = Arc::new(target);
-    let measure_from = Instant::now() + plan.warmup;
-    let window = Window { measure_from, end: measure_from + plan.measure };
-    let workers: Vec<_> = (0..plan.connections).map(|_| tokio::spawn(drive(target.clone(), window))).collect();
+    let window = Window::of(plan);
+    let workers = (0..plan.connections).map(|_| tokio::spawn(drive(target.clone(), check, window))).collect();
+    gather(workers, plan).await
+}
+
+/// Runs `plan` without a network: `plan.connections` tasks in this process, each calling
+/// `work` and awaiting what it returns, again and again; `Err` is a failed call.
+pub async fn run_tasks<W, F>(work: W, plan: Plan) -> Sample
+where
+    W: Fn() -> F + Send + Sync + 'static,
+    F: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let work = Arc::new(work);
+    let window = Window::of(plan);
+    let workers = (0..plan.connections)
+        .map(|_| {
+            let work = work.clone();
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                loop {
+                    let started = Instant::now();
+                    if started >= window.end || !tally.record(started, work().await, window) {
+                        break tally;
+                    }
+                }
+            })
+        })
+        .collect();
+    gather(workers, plan).await
+}
+
+/// Waits for every worker and merges their tallies.
+async fn gather(workers: Vec<tokio::task::JoinHandle<Tally>>, plan: Plan) -> Sample {
     let mut sample = Sample { latencies: Vec::new(), errors: 0, first_error: None, measure: plan.measure };
     for worker in futures::future::join_all(workers).await {
         let tally = worker.expect("a load worker panicked");
@@ -84,6 +132,14 @@ struct Window {
     end: Instant,
 }
 
+impl Window {
+    /// The warm-up starts now; the measured time follows it.
+    fn of(plan: Plan) -> Window {
+        let measure_from = Instant::now() + plan.warmup;
+        Window { measure_from, end: measure_from + plan.measure }
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     latencies: Vec<Duration>,
@@ -91,8 +147,25 @@ struct Tally {
     first_error: Option<String>,
 }
 
-/// One connection's loop. It stops at its first error: the run is void anyway.
-async fn drive(target: Arc<Target>, window: Window) -> Tally {
+impl Tally {
+    /// Records a call that started at `started` and just ended with `outcome`; false when
+    /// the worker should stop (at its first error: the run is void anyway).
+    fn record(&mut self, started: Instant, outcome: Result<(), String>, window: Window) -> bool {
+        match outcome {
+            Ok(()) if started >= window.measure_from => self.latencies.push(started.elapsed()),
+            Ok(()) => {}
+            Err(e) => {
+                self.errors += 1;
+                self.first_error = Some(e);
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// One connection's loop.
+async fn drive(target: Arc<Target>, check: Check, window: Window) -> Tally {
     let mut tally = Tally::default();
     let mut conn = match Conn::open(&target).await {
         Ok(conn) => conn,
@@ -104,20 +177,10 @@ async fn drive(target: Arc<Target>, window: Window) -> Tally {
     };
     loop {
         let started = Instant::now();
-        if started >= window.end {
-            break;
-        }
-        match conn.call(&target).await {
-            Ok(()) if started >= window.measure_from => tally.latencies.push(started.elapsed()),
-            Ok(()) => {}
-            Err(e) => {
-                tally.errors += 1;
-                tally.first_error = Some(e);
-                break;
-            }
+        if started >= window.end || !tally.record(started, conn.call(&target, check).await, window) {
+            break tally;
         }
     }
-    tally
 }
 
 type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -151,38 +214,38 @@ impl Conn {
         }
     }
 
-    async fn call(&mut self, target: &Target) -> Result<(), String> {
+    async fn call(&mut self, target: &Target, check: Check) -> Result<(), String> {
         match (self, target) {
             (Conn::Http(client), Target::Post { url, body, bearer }) => {
                 let request = client.post(url).header(CONTENT_TYPE, "application/json").body(body.clone());
-                http_call(match bearer {
+                let request = match bearer {
                     Some(secret) => request.bearer_auth(secret),
                     None => request,
-                })
-                .await
+                };
+                http_call(request, check).await
             }
-            (Conn::Http(client), Target::Get { url }) => http_call(client.get(url)).await,
-            (Conn::Ws(stream), Target::Ws { message, .. }) => ws_call(stream, message.clone()).await,
+            (Conn::Http(client), Target::Get { url }) => http_call(client.get(url), check).await,
+            (Conn::Ws(stream), Target::Ws { message, .. }) => ws_call(stream, message.clone(), check).await,
             _ => unreachable!("a connection is opened for its own target"),
         }
     }
 }
 
-async fn http_call(request: reqwest::RequestBuilder) -> Result<(), String> {
+async fn http_call(request: reqwest::RequestBuilder, check: Check) -> Result<(), String> {
     let response = request.send().await.map_err(|e| format!("request failed: {e}"))?;
     let status = response.status();
     let body = response.bytes().await.map_err(|e| format!("cannot read the body: {e}"))?;
     if status != reqwest::StatusCode::OK {
         return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
     }
-    check_answer(&body)
+    check_answer(&body, check)
 }
 
-async fn ws_call(stream: &mut WsStream, message: Utf8Bytes) -> Result<(), String> {
+async fn ws_call(stream: &mut WsStream, message: Utf8Bytes, check: Check) -> Result<(), String> {
     stream.send(Message::Text(message)).await.map_err(|e| format!("cannot send: {e}"))?;
     loop {
         match stream.next().await {
-            Some(Ok(Message::Text(text))) => return check_answer(text.as_bytes()),
+            Some(Ok(Message::Text(text))) => return check_answer(text.as_bytes(), check),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(other)) => return Err(format!("unexpected message: {other:?}")),
             Some(Err(e)) => return Err(format!("cannot receive: {e}")),
@@ -191,9 +254,13 @@ async fn ws_call(stream: &mut WsStream, message: Utf8Bytes) -> Result<(), String
     }
 }
 
-/// Accepts a JSON-RPC success answer to id 1.
-fn check_answer(body: &[u8]) -> Result<(), String> {
+/// Accepts a JSON-RPC success answer to id 1 whose `result` passes `check`.
+fn check_answer(body: &[u8], check: Check) -> Result<(), String> {
     let answer: Value = serde_json::from_slice(body).map_err(|e| format!("answer is not JSON ({e})"))?;
-    let ok = answer.get("error").is_none() && answer.get("result").is_some() && answer["id"] == 1;
-    if ok { Ok(()) } else { Err(format!("not a success answer to id 1: {answer}")) }
+    match answer.get("result") {
+        Some(result) if answer.get("error").is_none() && answer["id"] == 1 => {
+            check(result).map_err(|e| format!("{e}: {answer}"))
+        }
+        _ => Err(format!("not a success answer to id 1: {answer}")),
+    }
 }

@@ -1,5 +1,5 @@
-//! Summaries of the runs: medians over rounds, ratios from paired runs, Markdown tables,
-//! and lines describing the machine and how much other processes disturbed the runs.
+//! Summaries of the runs: medians over rounds, ratios of countersign to its baseline from
+//! paired runs, Markdown tables, and a line on how much other processes disturbed the runs.
 
 use super::load::Sample;
 
@@ -35,7 +35,14 @@ impl RunStats {
 pub struct CaseResult {
     pub name: &'static str,
     pub ours: Vec<RunStats>,
-    pub echo: Vec<RunStats>,
+    pub baseline: Vec<RunStats>,
+}
+
+/// How the tables name the baseline and what it counts: `echo` in `calls/s`, `bare` in `tx/s`.
+#[derive(Debug, Clone, Copy)]
+pub struct Baseline {
+    pub name: &'static str,
+    pub unit: &'static str,
 }
 
 impl CaseResult {
@@ -43,9 +50,14 @@ impl CaseResult {
         median(runs.iter().map(field).collect())
     }
 
-    /// The median over rounds of `ours / echo` for `field`.
+    /// The median over rounds of `ours / baseline` for `field`.
     fn median_ratio(&self, field: impl Fn(&RunStats) -> f64) -> f64 {
-        median(self.ours.iter().zip(&self.echo).map(|(o, e)| field(o) / field(e)).collect())
+        median(self.ours.iter().zip(&self.baseline).map(|(o, b)| field(o) / field(b)).collect())
+    }
+
+    /// The median over rounds of ours / baseline throughput.
+    pub fn throughput_ratio(&self) -> f64 {
+        self.median_ratio(|r| r.throughput)
     }
 }
 
@@ -60,24 +72,25 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// The summary table: medians over rounds, and ratios from the same rounds' pairs.
-pub fn summary_table(cases: &[CaseResult]) -> String {
-    let mut out = String::from(
-        "| case | ours calls/s | echo calls/s | calls/s ours/echo | ours p50 ms | echo p50 ms | p50 ours/echo \
-         | ours p99 ms | echo p99 ms |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+pub fn summary_table(cases: &[CaseResult], baseline: Baseline) -> String {
+    let Baseline { name: b, unit } = baseline;
+    let mut out = format!(
+        "| case | ours calls/s | {b} {unit} | throughput ours/{b} | ours p50 ms | {b} p50 ms | p50 ours/{b} \
+         | ours p99 ms | {b} p99 ms |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     for case in cases {
-        let (ours, echo) = (&case.ours, &case.echo);
+        let (ours, base) = (&case.ours, &case.baseline);
         out.push_str(&format!(
             "| {} | {:.0} | {:.0} | {:.2} | {:.3} | {:.3} | {:.2} | {:.3} | {:.3} |\n",
             case.name,
             CaseResult::median_of(ours, |r| r.throughput),
-            CaseResult::median_of(echo, |r| r.throughput),
+            CaseResult::median_of(base, |r| r.throughput),
             case.median_ratio(|r| r.throughput),
             CaseResult::median_of(ours, |r| r.p50_ms),
-            CaseResult::median_of(echo, |r| r.p50_ms),
+            CaseResult::median_of(base, |r| r.p50_ms),
             case.median_ratio(|r| r.p50_ms),
             CaseResult::median_of(ours, |r| r.p99_ms),
-            CaseResult::median_of(echo, |r| r.p99_ms),
+            CaseResult::median_of(base, |r| r.p99_ms),
         ));
     }
     out
@@ -85,18 +98,18 @@ pub fn summary_table(cases: &[CaseResult]) -> String {
 
 /// Every run's throughput, to show the spread behind the medians; `*` marks a pair in
 /// which other processes used at least [`DISTURBED_CORES`].
-pub fn runs_table(cases: &[CaseResult]) -> String {
+pub fn runs_table(cases: &[CaseResult], baseline: Baseline) -> String {
     let rounds = cases.iter().map(|c| c.ours.len()).max().unwrap_or(0);
     let mut out = String::from("| case |");
     for round in 1..=rounds {
-        out.push_str(&format!(" round {round} calls/s ours / echo |"));
+        out.push_str(&format!(" round {round}: ours calls/s / {} {} |", baseline.name, baseline.unit));
     }
     out.push_str(&format!("\n|---|{}\n", "--:|".repeat(rounds)));
     for case in cases {
         out.push_str(&format!("| {} |", case.name));
-        for (ours, echo) in case.ours.iter().zip(&case.echo) {
-            let mark = if ours.disturbed() || echo.disturbed() { " *" } else { "" };
-            out.push_str(&format!(" {:.0} / {:.0}{mark} |", ours.throughput, echo.throughput));
+        for (ours, base) in case.ours.iter().zip(&case.baseline) {
+            let mark = if ours.disturbed() || base.disturbed() { " *" } else { "" };
+            out.push_str(&format!(" {:.0} / {:.0}{mark} |", ours.throughput, base.throughput));
         }
         out.push('\n');
     }
@@ -105,7 +118,7 @@ pub fn runs_table(cases: &[CaseResult]) -> String {
 
 /// A sentence on how much other processes disturbed the runs.
 pub fn disturbance(cases: &[CaseResult]) -> String {
-    let runs = cases.iter().flat_map(|c| c.ours.iter().chain(&c.echo));
+    let runs = cases.iter().flat_map(|c| c.ours.iter().chain(&c.baseline));
     let Some(max) = runs.filter_map(|r| r.others_cores).reduce(f64::max) else {
         return "Other processes' CPU during the runs: unknown (no /proc).".to_owned();
     };

@@ -1,5 +1,6 @@
-//! The two servers under load, both in this process: countersign with the bench actions,
-//! and a bare jsonrpsee server whose one method returns its params (the baseline).
+//! The servers under load, in this process: countersign with the bench actions (over
+//! SQLite or any database URL), and a bare jsonrpsee server whose one method returns its
+//! params (the baseline of `rpc_throughput`).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -24,9 +25,17 @@ const UNLIMITED: u32 = u32::MAX / 2;
 /// Starts countersign on a free port over a SQLite file in `dir`, with every rate-limit
 /// class raised out of reach so that the load is never throttled.
 pub async fn start_countersign(dir: &Path) -> anyhow::Result<Running> {
+    start_countersign_on(format!("sqlite://{}", dir.join("bench.db").display()), dir).await
+}
+
+/// Like [`start_countersign`], over `database_url` (`sqlite://…` or `postgres://…`); the
+/// bootstrap token file goes in `dir` (with PostgreSQL it would go in the working
+/// directory otherwise).
+pub async fn start_countersign_on(database_url: String, dir: &Path) -> anyhow::Result<Running> {
     let mut config = Config::embedded();
     config.server.listen = "127.0.0.1:0".parse()?;
-    config.server.database_url = format!("sqlite://{}", dir.join("bench.db").display());
+    config.server.database_url = database_url;
+    config.auth.bootstrap_token_file = Some(dir.join("bootstrap-token"));
     for limit in config.rate_limits.values_mut() {
         limit.per_minute = UNLIMITED;
         limit.burst = UNLIMITED;

@@ -54,6 +54,10 @@ CREATE INDEX requests_requested_by ON requests (requested_by, id);
 CREATE INDEX requests_pending_expiry ON requests (expires_at)
     WHERE status IN ('awaiting_confirmation', 'pending_approval');
 
+-- Who may approve a request: the holders of some roles, now (read on every request that
+-- waits for approval).
+CREATE INDEX permits_role_active ON permits (role) WHERE revoked_at IS NULL;
+
 -- One decision per voter: a later vote replaces the earlier one.
 CREATE TABLE request_decisions (
     request_id BLOB NOT NULL REFERENCES requests (id),

@@ -135,13 +135,14 @@ async fn vote(
     still_enabled(ctx, &track).await?;
     store::save(ctx.conn().await?, &track.held.request).await?;
     let data = json!({ "decision": decision, "comment": info.comment, "bypass": bypass });
+    let approvers = notices::approvers_to_tell(ctx, &track, false).await?;
     record(ctx, method, &track, data).await?;
     let requester = track.held.request.requested_by;
     if requester != by {
         let notice = RequestDecisionNotice { request_id, decision, by, comment: info.comment.as_deref() };
         ctx.notify(requester, &notice).await?;
     }
-    notices::publish(ctx, &track, false).await?;
+    notices::publish(ctx, &track, false, &approvers).await?;
     Ok(RequestResult { request: track.held.request })
 }
 

@@ -103,8 +103,8 @@ impl Action for Create {
         } else {
             track.settle(ctx.now())?;
         }
-        let hash = params_hash(&p);
-        let key = p.idempotency_key.as_deref().map(|key| (key, hash.as_str()));
+        let hash = p.idempotency_key.as_ref().map(|_| params_hash(&p));
+        let key = p.idempotency_key.as_deref().zip(hash.as_deref());
         store::insert(ctx.conn().await?, &track.held, key).await?;
         finish(ctx, Self::METHOD, track, direct, json!({ "idempotency_key": p.idempotency_key })).await
     }

@@ -118,8 +118,9 @@ pub async fn still_enabled(ctx: &mut Ctx, track: &Track) -> RpcResult<()> {
 /// Ends a method that changed a request (already saved): its audit row, naming every
 /// transition, then its notifications; answers the request as it now is.
 pub async fn finish(ctx: &mut Ctx, method: &str, track: Track, direct: bool, data: Value) -> RpcResult<RequestResult> {
+    let approvers = notices::approvers_to_tell(ctx, &track, direct).await?;
     record(ctx, method, &track, data).await?;
-    notices::publish(ctx, &track, direct).await?;
+    notices::publish(ctx, &track, direct, &approvers).await?;
     Ok(RequestResult { request: track.held.request })
 }
 

@@ -114,17 +114,27 @@ impl Notice for RequestExpiredNotice<'_> {
     const KIND: &'static str = "request_expired";
 }
 
-/// Tells everyone this call's transitions concern, in its transaction: the approvers
-/// when it now waits for them, the requester (and the voters) of every outcome, and —
-/// when it was executed `direct`ly, or an admin bypassed the approvals — everyone who
-/// could have approved it.
-pub async fn publish(ctx: &mut Ctx, track: &Track, direct: bool) -> RpcResult<()> {
+/// The accounts that may approve the request, when this call's notifications need them:
+/// read before the call's audit row takes the audit head's lock, so that lock is held for
+/// writes only.
+pub async fn approvers_to_tell(ctx: &mut Ctx, track: &Track, direct: bool) -> RpcResult<Vec<Uuid>> {
+    let request = &track.held.request;
+    let waiting = track.entered(Status::PendingApproval) && request.status == Status::PendingApproval;
+    let ran_without_them = track.entered(Status::Executed) && (direct || request.bypassed_by.is_some());
+    if waiting || ran_without_them { approvers(ctx, request).await } else { Ok(Vec::new()) }
+}
+
+/// Tells everyone this call's transitions concern, in its transaction: the `approvers`
+/// ([`approvers_to_tell`]) when it now waits for them, the requester (and the voters) of
+/// every outcome, and — when it was executed `direct`ly, or an admin bypassed the
+/// approvals — the approvers that it ran.
+pub async fn publish(ctx: &mut Ctx, track: &Track, direct: bool, approvers: &[Uuid]) -> RpcResult<()> {
     let request = &track.held.request;
     let status = request.status;
     let concerned: BTreeSet<Uuid> = std::iter::once(request.requested_by).chain(request.voters()).collect();
     if track.entered(Status::PendingApproval) && status == Status::PendingApproval {
-        for account_id in approvers(ctx, request).await? {
-            ctx.notify(account_id, &RequestApprovalNeededNotice { request }).await?;
+        for account_id in approvers {
+            ctx.notify(*account_id, &RequestApprovalNeededNotice { request }).await?;
         }
     }
     if track.entered(Status::Approved) {
@@ -135,9 +145,7 @@ pub async fn publish(ctx: &mut Ctx, track: &Track, direct: bool) -> RpcResult<()
     }
     if track.entered(Status::Executed) {
         let mut told = concerned.clone();
-        if direct || request.bypassed_by.is_some() {
-            told.extend(approvers(ctx, request).await?);
-        }
+        told.extend(approvers.iter().copied());
         let notice = RequestExecutedNotice { request, direct, cancel_until: request.cancel_until };
         for account_id in told {
             ctx.notify(account_id, &notice).await?;
