@@ -126,19 +126,25 @@ impl Config {
 
     /// Loads the default, merges `file` over it, applies `overrides`, and validates.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let mut merged = parse_table("<embedded default>", DEFAULT_TOML)?;
-        let source = match file {
+        match file {
             Some(path) => {
                 let text =
                     std::fs::read_to_string(path).map_err(|reason| ConfigError::Read { file: path.into(), reason })?;
-                let name = path.display().to_string();
-                merge(&mut merged, parse_table(&name, &text)?);
-                name
+                Config::from_text(&path.display().to_string(), Some(&text), overrides)
             }
-            None => "<embedded default>".to_owned(),
-        };
+            None => Config::from_text("<embedded default>", None, overrides),
+        }
+    }
+
+    /// The embedded default with `text` (a config file's contents, named `source` in
+    /// errors) merged over it, then `overrides`, validated.
+    pub fn from_text(source: &str, text: Option<&str>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut merged = parse_table("<embedded default>", DEFAULT_TOML)?;
+        if let Some(text) = text {
+            merge(&mut merged, parse_table(source, text)?);
+        }
         let mut config: Config = serde_path_to_error::deserialize(merged).map_err(|e| ConfigError::Key {
-            file: source.clone(),
+            file: source.to_owned(),
             key: e.path().to_string(),
             reason: e.inner().message().to_owned(),
         })?;
@@ -151,7 +157,7 @@ impl Config {
         if let Some(origin) = &overrides.public_origin {
             config.server.public_origin = origin.clone();
         }
-        config.validate().map_err(|(key, reason)| ConfigError::Key { file: source, key, reason })?;
+        config.validate().map_err(|(key, reason)| ConfigError::Key { file: source.to_owned(), key, reason })?;
         Ok(config)
     }
 
