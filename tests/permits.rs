@@ -21,6 +21,7 @@ backend_tests!(
     an_expired_permit_grants_nothing_on_the_next_call,
     permit_revoke_refuses_unknown_inactive_and_the_last_admin,
     two_admins_revoking_each_other_at_once_leave_one_admin,
+    no_side_door_leaves_the_server_without_a_lasting_admin,
     permit_list_of_another_account_is_for_admins,
     permission_check_validates_its_params,
     grant_and_revoke_notify_the_holder_and_are_audited,
@@ -322,6 +323,35 @@ async fn permit_revoke_refuses_unknown_inactive_and_the_last_admin(backend: Back
     let last = bob.call("permit_revoke", json!({"permit_id": bob_admin["id"]})).await;
     assert_error(&last, -32004, "last_admin");
     assert_eq!(bob.ok("whoami", json!({})).await["permissions"]["*"], json!(["*"]));
+}
+
+/// The attacks that got past the old guard: the only admin replacing their permanent
+/// admin permit with one that expires, and handing over to an admin whose permit expires
+/// before revoking themselves. Only a permanent global admin permit of an enabled account
+/// keeps the server administrable, so both are `conflict/last_admin` and change nothing.
+async fn no_side_door_leaves_the_server_without_a_lasting_admin(backend: Backend) {
+    let Some((server, admin, _ann, _)) = setup(backend).await else { return };
+    let admin_id = admin.account_id.clone().unwrap();
+    let soon = (server.clock.now() + chrono::Duration::seconds(4)).to_rfc3339();
+    let mut expiring = grant_params(&admin_id, "admin", None);
+    expiring["expires_at"] = json!(soon);
+    assert_error(&admin.call("permit_grant", expiring).await, -32004, "last_admin");
+    let me = admin.ok("whoami", json!({})).await;
+    let mine: Vec<&Value> = me["permits"].as_array().unwrap().iter().filter(|p| p["role"] == "admin").collect();
+    assert_eq!(mine.len(), 1, "{me}");
+    assert_eq!(mine[0]["expires_at"], Value::Null, "the permanent permit stands: {me}");
+
+    let bob = server.account(&admin, "bob").await;
+    let bob_id = bob.account_id.clone().unwrap();
+    let mut handover = grant_params(&bob_id, "admin", None);
+    handover["expires_at"] = json!((server.clock.now() + chrono::Duration::hours(1)).to_rfc3339());
+    admin.ok("permit_grant", handover).await;
+    let my_permit = mine[0]["id"].clone();
+    let refused = admin.call("permit_revoke", json!({"permit_id": my_permit})).await;
+    assert_error(&refused, -32004, "last_admin");
+    server.clock.advance(std::time::Duration::from_secs(2 * 3600));
+    assert_eq!(admin.ok("whoami", json!({})).await["permissions"], json!({"*": ["*"]}), "still in charge");
+    assert_eq!(bob.ok("whoami", json!({})).await["permissions"], json!({}), "bob's hour is over");
 }
 
 async fn two_admins_revoking_each_other_at_once_leave_one_admin(backend: Backend) {

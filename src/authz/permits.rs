@@ -10,8 +10,9 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::config::roles::ADMIN;
 use crate::db::{self, ConnRef};
-use crate::error::RpcResult;
+use crate::error::{RpcError, RpcResult};
 use crate::notify::Notice;
 use crate::on_conn;
 
@@ -179,18 +180,22 @@ pub async fn grant(mut conn: ConnRef<'_>, new: NewPermit<'_>, now: DateTime<Utc>
         revoked_by: None,
         revoked_reason: None,
     };
-    on_conn!(conn, c => sqlx::query(
+    on_conn!(conn.reborrow(), c => sqlx::query(
         "INSERT INTO permits (id, actor_id, account_id, role, scope_id, granted_by, source_offer_id, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
         .bind(permit.id).bind(permit.actor_id).bind(permit.account_id).bind(&permit.role).bind(&permit.scope_id)
         .bind(permit.granted_by).bind(permit.source_offer_id).bind(now).bind(permit.expires_at)
         .execute(&mut *c).await.map(|_| ()))?;
+    if permit.role == ADMIN && permit.scope_id.is_none() {
+        // It may have replaced a permanent admin permit with one that expires.
+        ensure_an_admin_remains(conn).await?;
+    }
     Ok((permit, replaced))
 }
 
 /// Marks a permit revoked; `None` when it was already revoked (or does not exist).
 pub async fn revoke(
-    conn: ConnRef<'_>,
+    mut conn: ConnRef<'_>,
     id: Uuid,
     by: Uuid,
     reason: Option<&str>,
@@ -200,15 +205,32 @@ pub async fn revoke(
         "UPDATE permits SET revoked_at = $1, revoked_by = $2, revoked_reason = $3 \
          WHERE id = $4 AND revoked_at IS NULL RETURNING {COLUMNS}"
     );
-    Ok(
-        on_conn!(conn, c => sqlx::query_as(&sql).bind(now).bind(by).bind(reason).bind(id).fetch_optional(&mut *c).await)?,
-    )
+    let revoked: Option<Permit> = on_conn!(conn.reborrow(), c =>
+        sqlx::query_as(&sql).bind(now).bind(by).bind(reason).bind(id).fetch_optional(&mut *c).await)?;
+    if revoked.as_ref().is_some_and(|p| p.role == ADMIN && p.scope_id.is_none()) {
+        ensure_an_admin_remains(conn).await?;
+    }
+    Ok(revoked)
 }
 
-/// How many accounts hold `admin` globally right now.
-pub async fn global_admins(conn: ConnRef<'_>, now: DateTime<Utc>) -> RpcResult<i64> {
-    Ok(on_conn!(conn, c => sqlx::query_scalar(
-        "SELECT COUNT(DISTINCT account_id) FROM permits WHERE role = 'admin' AND scope_id IS NULL \
-         AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)")
-        .bind(now).fetch_one(&mut *c).await)?)
+/// The one rule about admins: at every moment some enabled account holds `admin`
+/// globally with no expiry — otherwise nobody could ever grant anything again, and an
+/// expiring admin permit would take the last admin away by itself. Every change that
+/// could break it (granting or revoking a global admin permit, which covers replacing a
+/// permanent one with one that expires; disabling an account) checks it here, after the
+/// change and inside its transaction, under one lock taken last, so that two changes made
+/// at once cannot break it together: `conflict/last_admin`.
+pub async fn ensure_an_admin_remains(mut conn: ConnRef<'_>) -> RpcResult<()> {
+    db::lock_key(conn.reborrow(), "permit/global-admins").await?;
+    let remaining: i64 = on_conn!(conn, c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM permits p JOIN accounts a ON a.id = p.account_id WHERE p.role = $1 \
+         AND p.scope_id IS NULL AND p.revoked_at IS NULL AND p.expires_at IS NULL AND a.disabled_at IS NULL")
+        .bind(ADMIN).fetch_one(&mut *c).await)?;
+    if remaining == 0 {
+        return Err(RpcError::conflict("last_admin").message(
+            "This would leave no admin for good (an enabled account with a global admin permit that never \
+             expires); grant one to another account first.",
+        ));
+    }
+    Ok(())
 }

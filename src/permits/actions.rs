@@ -11,10 +11,10 @@ use uuid::Uuid;
 use super::{Grantor, PermitGrantParams, grant};
 use crate::audit_log::AuditEvent;
 use crate::auth::{account_in_view, accounts};
+use crate::authz::access;
 use crate::authz::permits::{self, Permit, PermitKey, PermitRevokedNotice};
 use crate::authz::roles::RoleInfo;
 use crate::authz::scope::{SCOPE_MAX_LENGTH, SCOPE_PATTERN};
-use crate::authz::{ADMIN, access};
 use crate::call::common::EmptyParams;
 use crate::call::{Action, Ctx};
 use crate::error::{RpcError, RpcResult};
@@ -177,21 +177,12 @@ impl Action for PermitRevoke {
         let found = permits::find(ctx.conn().await?, p.permit_id).await?.ok_or_else(RpcError::not_found)?;
         let key = PermitKey { account_id: found.account_id, role: &found.role, scope: found.scope_id.as_deref() };
         key.lock(ctx.conn().await?).await?;
-        let global_admin = found.role == ADMIN && found.scope_id.is_none();
-        if global_admin {
-            // Two admins revoking each other at once must not leave nobody in charge.
-            crate::db::lock_key(ctx.conn().await?, "permit/global-admins").await?;
-        }
         let current = permits::find(ctx.conn().await?, p.permit_id).await?.ok_or_else(RpcError::not_found)?;
         if !current.is_active(now) {
             return Err(RpcError::conflict("permit_not_active")
                 .message("This permit is already revoked or expired.")
                 .with("revoked_at", json!(current.revoked_at))
                 .with("expires_at", json!(current.expires_at)));
-        }
-        if global_admin && permits::global_admins(ctx.conn().await?, now).await? <= 1 {
-            return Err(RpcError::conflict("last_admin")
-                .message("This is the last admin; grant admin to another account first."));
         }
         let permit = permits::revoke(ctx.conn().await?, p.permit_id, revoker, p.reason.as_deref(), now)
             .await?
