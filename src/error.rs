@@ -140,6 +140,9 @@ pub struct RpcError {
     status: Option<u16>,
     /// What a refused decision was about — the scope and the object — for its audit row.
     about: Option<Box<About>>,
+    /// Fields for the audit row only, never answered (boxed: errors travel in `Result`s
+    /// and most have none).
+    noted: Option<Box<Map<String, Value>>>,
 }
 
 /// The scope and the object a refusal concerns, as its audit row records them.
@@ -162,6 +165,7 @@ impl RpcError {
             retryable: false,
             status: None,
             about: None,
+            noted: None,
         }
     }
 
@@ -230,6 +234,18 @@ impl RpcError {
     pub fn scoped(mut self, scope_id: &str, subject_id: Option<String>) -> Self {
         self.about = Some(Box::new(About { scope_id: scope_id.to_owned(), subject_id }));
         self
+    }
+
+    /// Adds a field to the audit row of this refusal, not to the answer (what the caller
+    /// attempted, when telling it back would say more than the answer should).
+    pub fn noting(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.noted.get_or_insert_default().insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// The fields only the audit row keeps.
+    pub fn noted(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.noted.iter().flat_map(|noted| noted.iter())
     }
 
     /// What the refused decision was about, when the handler said.

@@ -98,6 +98,19 @@ enum AccountCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// Disable an account: revoke its sessions and tokens and close its sockets.
+    Disable {
+        #[arg(long)]
+        username: String,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Let a disabled account sign in again.
+    Enable {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -182,6 +195,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let api = offline_api(config).await?;
             let account = offline::create_account(&api, &username, email.as_deref(), password, admin).await?;
             println!("{}", serde_json::to_string_pretty(&account)?);
+        }
+        Command::Account { command: AccountCommand::Disable { username, reason } } => {
+            let api = offline_api(config).await?;
+            let disabled = offline::disable_account(&api, &username, reason.as_deref()).await?;
+            println!("{}", serde_json::to_string_pretty(&disabled)?);
+        }
+        Command::Account { command: AccountCommand::Enable { username } } => {
+            let api = offline_api(config).await?;
+            println!("{}", serde_json::to_string_pretty(&offline::enable_account(&api, &username).await?)?);
         }
         Command::Permit { command: PermitCommand::Grant { username, role, scope, expires_at } } => {
             let api = offline_api(config).await?;

@@ -27,6 +27,7 @@ pub struct Metrics {
     sockets: Gauge,
     notifications: Counter,
     resyncs: Counter,
+    refused: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -42,12 +43,18 @@ impl Default for Metrics {
         let sockets = Gauge::default();
         let notifications = Counter::default();
         let resyncs = Counter::default();
+        let refused = Counter::default();
         registry.register("rpc_calls", "JSON-RPC calls by method and outcome", calls.clone());
         registry.register("rpc_call_duration_seconds", "Time to answer a call, by method", latency.clone());
         registry.register("websockets_open", "Open WebSocket connections", sockets.clone());
         registry.register("notifications_sent", "Notifications pushed to subscribed sockets", notifications.clone());
         registry.register("websocket_resyncs", "Sockets closed for falling behind (resync_required)", resyncs.clone());
-        Metrics { registry, calls, latency, sockets, notifications, resyncs }
+        registry.register(
+            "connections_refused",
+            "Connections closed at once: a connection cap was reached",
+            refused.clone(),
+        );
+        Metrics { registry, calls, latency, sockets, notifications, resyncs, refused }
     }
 }
 
@@ -65,6 +72,10 @@ impl Metrics {
 
     pub fn socket_resynced(&self) {
         self.resyncs.inc();
+    }
+
+    pub fn connection_refused(&self) {
+        self.refused.inc();
     }
 
     pub fn socket_opened(&self) {

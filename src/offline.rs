@@ -1,6 +1,6 @@
 //! What the CLI changes straight on the database, without a running server: create an
-//! account (with `--admin`, the offline bootstrap), create an API token, grant a permit
-//! (the only way to make a `keeper`); and verifying the audit log.
+//! account (with `--admin`, the offline bootstrap), disable or enable one, create an API
+//! token, grant a permit (the only way to make a `keeper`); and verifying the audit log.
 //!
 //! A change here is the API's change: its params pass the same method's schema
 //! ([`Api::params`]), then the same domain function runs in a [`Ctx::command_line`]
@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::audit_log::{self, VerifyReport};
 use crate::auth::accounts::{self, Account};
 use crate::auth::actions::account::{self, CreateAccountParams};
+use crate::auth::actions::disable::{self, AccountDisableParams, AccountDisabled, AccountEnableParams, AccountEnabled};
 use crate::auth::actions::token::{self, Owner, TokenCreateParams, TokenCreated};
 use crate::auth::bootstrap::{self, NewAdmin};
 use crate::auth::password;
@@ -86,6 +87,35 @@ pub async fn grant_permit(
     let permit = permits::grant(&mut ctx, p, Grantor::Operator).await?;
     ctx.commit().await?;
     Ok(permit)
+}
+
+/// Disables an account (as `account_disable` does): its sessions and tokens revoked, its
+/// sockets on a running server closed, the last lasting admin kept.
+pub async fn disable_account(api: &Api, username: &str, reason: Option<&str>) -> RpcResult<AccountDisabled> {
+    let mut ctx = Ctx::command_line(api.env.clone());
+    let id = account_id(&mut ctx, username).await?;
+    let p: AccountDisableParams =
+        api.params("account_disable", named(json!({ "account_id": id, "reason": reason })))?;
+    let disabled = disable::disable(&mut ctx, p).await?;
+    ctx.commit().await?;
+    Ok(disabled)
+}
+
+/// Lets a disabled account sign in again (as `account_enable` does).
+pub async fn enable_account(api: &Api, username: &str) -> RpcResult<AccountEnabled> {
+    let mut ctx = Ctx::command_line(api.env.clone());
+    let id = account_id(&mut ctx, username).await?;
+    let p: AccountEnableParams = api.params("account_enable", json!({ "account_id": id }))?;
+    let enabled = disable::enable(&mut ctx, p).await?;
+    ctx.commit().await?;
+    Ok(enabled)
+}
+
+/// The id of the account named `username`, enabled or not.
+async fn account_id(ctx: &mut Ctx, username: &str) -> RpcResult<uuid::Uuid> {
+    accounts::id_by_username(ctx.reader().await?.conn(), username)
+        .await?
+        .ok_or_else(|| RpcError::not_found().message(format!("no account named {username}")))
 }
 
 /// Params as a client sends them: options left out rather than `null`.

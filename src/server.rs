@@ -9,10 +9,10 @@ use anyhow::Context as _;
 use tokio::task::JoinHandle;
 
 use crate::app::{self, Extra};
-use crate::auth::bootstrap;
+use crate::auth::{self, bootstrap};
+use crate::call::Env;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::db::Db;
 use crate::notify::{listener, retention};
 use crate::rpc::Api;
 use crate::{offers, requests, transport};
@@ -21,7 +21,7 @@ use crate::{offers, requests, transport};
 pub struct Running {
     pub addr: SocketAddr,
     pub api: Arc<Api>,
-    serve: JoinHandle<std::io::Result<()>>,
+    serve: JoinHandle<()>,
 }
 
 /// Builds the server and starts listening on `config.server.listen` (port 0 = any free port).
@@ -34,19 +34,34 @@ pub async fn start(config: Config, extra: Extra, clock: Clock) -> anyhow::Result
         .context("cannot issue the bootstrap token")?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let router = transport::router(api.clone());
-    let shutdown = api.shutdown.clone();
-    let serve = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-    });
-    if let Db::Postgres(pool) = &env.db {
-        tokio::spawn(listener::run(pool.clone(), env.hub.clone(), env.sockets.clone(), api.shutdown.clone()));
+    let serve = tokio::spawn(transport::listen::serve(listener, api.clone()));
+    if let Some(pool) = env.db.postgres() {
+        let after_gap = close_stale_sockets_of(env.clone());
+        tokio::spawn(listener::run(
+            pool.clone(),
+            env.hub.clone(),
+            env.sockets.clone(),
+            after_gap,
+            api.shutdown.clone(),
+        ));
     }
     tokio::spawn(housekeeping(api.clone()));
     tracing::info!(%addr, backend = ?env.db.backend(), "countersign listening");
     Ok(Running { addr, api, serve })
+}
+
+/// What the PostgreSQL listener runs after a gap: the open sockets' credentials checked.
+fn close_stale_sockets_of(env: Arc<Env>) -> listener::AfterGap {
+    Box::new(move || {
+        let env = env.clone();
+        Box::pin(async move {
+            match auth::close_stale_sockets(&env).await {
+                Ok(0) => {}
+                Ok(closed) => tracing::info!(closed, "closed sockets whose credential ended during a listener gap"),
+                Err(e) => tracing::warn!(error = %e, "cannot check the open sockets' credentials after a gap"),
+            }
+        })
+    })
 }
 
 /// Periodic housekeeping: forget idle rate-limit buckets, prune old notifications,
@@ -96,7 +111,7 @@ impl Running {
         })
         .await;
         match drained {
-            Ok(served) => served??,
+            Ok(served) => served?,
             Err(_) => tracing::warn!(?grace, "shutdown grace period ended with calls still running"),
         }
         self.api.env.db.close().await;

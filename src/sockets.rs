@@ -70,8 +70,14 @@ impl SocketLink {
         self.closed.cancelled().await
     }
 
-    pub fn add_subscription(&self, id: String) {
-        self.subscriptions.lock().expect("subscriptions lock").push(id);
+    /// Adds a subscription; `false` when the socket holds `max` already.
+    pub fn add_subscription(&self, id: String, max: usize) -> bool {
+        let mut subscriptions = self.subscriptions.lock().expect("subscriptions lock");
+        if subscriptions.len() >= max {
+            return false;
+        }
+        subscriptions.push(id);
+        true
     }
 
     /// The ids of the subscriptions opened on this socket.
@@ -120,7 +126,12 @@ pub async fn announce_close(conn: ConnRef<'_>, key: SocketKey) -> Result<(), sql
     Ok(())
 }
 
-type Open = HashMap<SocketKey, HashMap<u64, mpsc::Sender<u16>>>;
+/// The signed-in sockets of this instance: by credential, and how many per account.
+#[derive(Default)]
+struct Open {
+    by_key: HashMap<SocketKey, HashMap<u64, mpsc::Sender<u16>>>,
+    by_account: HashMap<Uuid, usize>,
+}
 
 #[derive(Default)]
 pub struct Sockets {
@@ -131,6 +142,7 @@ pub struct Sockets {
 /// A registered socket; dropping it unregisters.
 pub struct Registration {
     key: SocketKey,
+    account_id: Uuid,
     id: u64,
     open: Arc<Mutex<Open>>,
     /// Receives the close code when the socket must close.
@@ -138,30 +150,49 @@ pub struct Registration {
 }
 
 impl Sockets {
-    pub fn register(&self, key: SocketKey) -> Registration {
+    /// Registers a socket of `account_id` opened with `key`; `None` when the account has
+    /// `max_per_account` sockets open already.
+    pub fn register(&self, key: SocketKey, account_id: Uuid, max_per_account: usize) -> Option<Registration> {
+        let mut open = self.open.lock().expect("sockets lock");
+        let count = open.by_account.entry(account_id).or_default();
+        if *count >= max_per_account {
+            return None;
+        }
+        *count += 1;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(1);
-        self.open.lock().expect("sockets lock").entry(key).or_default().insert(id, tx);
-        Registration { key, id, open: self.open.clone(), close: rx }
+        open.by_key.entry(key).or_default().insert(id, tx);
+        Some(Registration { key, account_id, id, open: self.open.clone(), close: rx })
     }
 
     /// Asks every socket opened with `key` to close with `code`.
     pub fn close_all(&self, key: SocketKey, code: u16) {
-        if let Some(sockets) = self.open.lock().expect("sockets lock").remove(&key) {
+        if let Some(sockets) = self.open.lock().expect("sockets lock").by_key.remove(&key) {
             for sender in sockets.values() {
                 let _ = sender.try_send(code);
             }
         }
+    }
+
+    /// The credentials of every signed-in socket open here.
+    pub fn keys(&self) -> Vec<SocketKey> {
+        self.open.lock().expect("sockets lock").by_key.keys().copied().collect()
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut open = self.open.lock().expect("sockets lock");
-        if let Some(sockets) = open.get_mut(&self.key) {
+        if let Some(sockets) = open.by_key.get_mut(&self.key) {
             sockets.remove(&self.id);
             if sockets.is_empty() {
-                open.remove(&self.key);
+                open.by_key.remove(&self.key);
+            }
+        }
+        if let Some(count) = open.by_account.get_mut(&self.account_id) {
+            *count -= 1;
+            if *count == 0 {
+                open.by_account.remove(&self.account_id);
             }
         }
     }
@@ -182,15 +213,18 @@ mod tests {
     #[tokio::test]
     async fn close_reaches_every_socket_of_the_key_only() {
         let sockets = Sockets::default();
+        let (ann, bob) = (Uuid::now_v7(), Uuid::now_v7());
         let key = SocketKey::Session(Uuid::now_v7());
-        let mut a = sockets.register(key);
-        let mut b = sockets.register(key);
-        let mut other = sockets.register(SocketKey::Token(Uuid::now_v7()));
+        let mut a = sockets.register(key, ann, 2).unwrap();
+        let mut b = sockets.register(key, ann, 2).unwrap();
+        assert!(sockets.register(SocketKey::Token(Uuid::now_v7()), ann, 2).is_none(), "two per account");
+        let mut other = sockets.register(SocketKey::Token(Uuid::now_v7()), bob, 2).unwrap();
         sockets.close_all(key, CLOSE_REVOKED);
         assert_eq!(a.close.recv().await, Some(CLOSE_REVOKED));
         assert_eq!(b.close.recv().await, Some(CLOSE_REVOKED));
         assert!(other.close.try_recv().is_err());
-        drop(other);
-        assert!(sockets.open.lock().unwrap().is_empty());
+        drop((a, b, other));
+        let open = sockets.open.lock().unwrap();
+        assert!(open.by_key.is_empty() && open.by_account.is_empty());
     }
 }

@@ -14,7 +14,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_countersign");
 backend_tests!(
     serve_answers_then_stops_on_sigterm,
     offline_bootstrap_token_and_call,
-    offline_permit_grant_makes_a_keeper
+    offline_permit_grant_makes_a_keeper,
+    offline_disable_and_enable_keep_a_lasting_admin,
 );
 
 async fn serve_answers_then_stops_on_sigterm(backend: Backend) {
@@ -236,4 +237,36 @@ async fn offline_permit_grant_makes_a_keeper(backend: Backend) {
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
+}
+
+/// `account disable` / `account enable` run the API's kill switch: the last lasting admin
+/// cannot be disabled, and refusals are JSON-RPC error objects.
+async fn offline_disable_and_enable_keep_a_lasting_admin(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = common::database_url(backend, dir.path()).await else { return };
+    let db = ["--database-url", url.as_str()];
+    let password = "a long enough password\n";
+    let run = |args: &[&str], stdin: &str| run_with_stdin(dir.path(), &[args, &db[..]].concat(), stdin);
+    assert!(run(&["migrate"], "").status.success());
+    assert!(run(&["account", "create", "--admin", "--username", "root"], password).status.success());
+    assert!(run(&["account", "create", "--username", "ann"], password).status.success());
+
+    let output = run(&["account", "disable", "--username", "ann", "--reason", "left the company"], "");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let disabled: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(disabled["account"]["disabled_at"].is_string(), "{disabled}");
+    let refusal = |output: std::process::Output| -> Value {
+        assert!(!output.status.success());
+        serde_json::from_slice(&output.stderr).expect("the refusal is a JSON-RPC error object")
+    };
+    let again = refusal(run(&["account", "disable", "--username", "ann"], ""));
+    assert_eq!(again["data"]["reason"], "already_disabled");
+    let last = refusal(run(&["account", "disable", "--username", "root"], ""));
+    assert_eq!(last["data"]["reason"], "last_admin");
+    let unknown = refusal(run(&["account", "disable", "--username", "nobody"], ""));
+    assert_eq!(unknown["data"]["reason"], "not_found");
+    let output = run(&["account", "enable", "--username", "ann"], "");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let enabled: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(enabled["account"]["disabled_at"], Value::Null);
 }

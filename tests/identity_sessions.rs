@@ -483,6 +483,7 @@ async fn unknown_user_logins_take_as_long_as_wrong_passwords() {
     let tweak = |c: &mut Config| {
         roomy_login_class(c);
         c.auth.login_limits.per_ip = 10_000;
+        c.auth.login_limits.per_ip_and_account = 10_000;
         c.auth.login_limits.per_account = 10_000;
     };
     let server = start_with(Backend::Sqlite, tweak).await.expect("SQLite is always available");

@@ -6,14 +6,14 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{Backend, start};
+use common::{Backend, start, start_with};
 use countersign::app::{self, Extra};
 use countersign::config::Config;
 use countersign::db::Db;
 use countersign::on_conn;
 use serde_json::json;
 
-backend_tests!(openrpc_is_served_three_ways, metrics_count_calls_and_sockets);
+backend_tests!(openrpc_is_served_three_ways, metrics_count_calls_and_sockets, metrics_are_for_allowed_addresses_only);
 
 async fn openrpc_is_served_three_ways(backend: Backend) {
     let Some(server) = start(backend).await else { return };
@@ -60,6 +60,35 @@ async fn metrics_count_calls_and_sockets(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         text = server.http.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
     }
+}
+
+/// `/metrics` answers the addresses of `server.metrics_allow` only (by the connection's
+/// own address), 403 anyone else.
+async fn metrics_are_for_allowed_addresses_only(backend: Backend) {
+    let allowed = |c: &mut Config| c.server.metrics_allow = vec!["127.0.0.2/32".parse().unwrap()];
+    let Some(server) = start_with(backend, allowed).await else { return };
+    let from = |source: &str| {
+        let client = reqwest::Client::builder().local_address(source.parse::<std::net::IpAddr>().unwrap());
+        let url = format!("{}/metrics", server.base);
+        async move { client.build().unwrap().get(url).send().await.unwrap() }
+    };
+    assert_eq!(from("127.0.0.1").await.status(), 403);
+    let answer = from("127.0.0.2").await;
+    assert_eq!(answer.status(), 200);
+    assert!(answer.text().await.unwrap().contains("countersign_websockets_open"));
+}
+
+/// A new SQLite file is readable by its owner only: it holds password hashes.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_sqlite_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::database_url(Backend::Sqlite, dir.path()).await.unwrap();
+    let db = Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    let mode = std::fs::metadata(dir.path().join("countersign.db")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
 }
 
 /// Every notification type has a schema file and is listed in the OpenRPC document, and

@@ -100,9 +100,9 @@ async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
     let header: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert_eq!(Some(header), body["error"]["data"]["retry_after_s"].as_u64());
 
-    // Invalid params are refused before they cost anything from the budget.
+    // Every call counts, invalid ones too: the rate limit runs before params are read.
     let response = server.call("test_limited", json!({})).await;
-    assert_error(&response, -32602, "schema");
+    assert_error(&response, -32006, "rate_limited");
 
     server.clock.advance(std::time::Duration::from_secs(61));
     let response = server.call("test_limited", json!({"text": "x"})).await;

@@ -160,3 +160,23 @@ pub async fn list(conn: ConnRef<'_>, cursor: Option<Uuid>, limit: i64) -> RpcRes
 pub async fn count(conn: ConnRef<'_>) -> RpcResult<i64> {
     Ok(on_conn!(conn, c => sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&mut *c).await)?)
 }
+
+/// Disables (`at` given) or re-enables (`None`) the account; `false` when it is already
+/// so or does not exist.
+pub async fn set_disabled(conn: ConnRef<'_>, id: Uuid, at: Option<DateTime<Utc>>) -> RpcResult<bool> {
+    let sql = if at.is_some() {
+        "UPDATE accounts SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL"
+    } else {
+        "UPDATE accounts SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NOT NULL"
+    };
+    let affected = on_conn!(conn, c => sqlx::query(sql)
+        .bind(at).bind(id).execute(&mut *c).await.map(|r| r.rows_affected()))?;
+    Ok(affected == 1)
+}
+
+/// The id of the account named `username` (any letter case), enabled or not.
+pub async fn id_by_username(conn: ConnRef<'_>, username: &str) -> RpcResult<Option<Uuid>> {
+    let key = username_key(username);
+    Ok(on_conn!(conn, c => sqlx::query_scalar("SELECT id FROM accounts WHERE username_key = $1")
+        .bind(key).fetch_optional(&mut *c).await)?)
+}

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::call::{Credentials, Ctx, Env, Principal};
 use crate::error::{RpcError, RpcResult};
+use crate::sockets::{CLOSE_REVOKED, SocketKey};
 
 /// Resolves credentials to a principal; `None` when absent, unknown, expired or revoked.
 pub async fn authenticate(env: &Env, credentials: &Credentials) -> RpcResult<Option<Principal>> {
@@ -27,6 +28,29 @@ pub async fn authenticate(env: &Env, credentials: &Credentials) -> RpcResult<Opt
         Credentials::Session(token) => sessions::resolve(env, token, now).await,
         Credentials::Bearer(token) => tokens::resolve(env, token, now).await,
     }
+}
+
+/// Closes (4001) this instance's sockets whose session or token no longer works —
+/// revoked, expired, or its account disabled; returns how many credentials that was. Run
+/// after a gap in the PostgreSQL listener, while which a revocation made through another
+/// instance may have gone unheard.
+pub async fn close_stale_sockets(env: &Env) -> RpcResult<usize> {
+    let keys = env.sockets.keys();
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let now = env.clock.now();
+    let live = {
+        let mut conn = env.db.read().await?;
+        let mut live = sessions::live(conn.conn(), &keys, now).await?;
+        live.extend(tokens::live(conn.conn(), &keys, now).await?);
+        live
+    };
+    let stale: Vec<SocketKey> = keys.into_iter().filter(|key| !live.contains(key)).collect();
+    for key in &stale {
+        env.sockets.close_all(*key, CLOSE_REVOKED);
+    }
+    Ok(stale.len())
 }
 
 /// The account a listing is about: the caller's own when `requested` is absent; another

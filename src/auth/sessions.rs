@@ -14,6 +14,7 @@ use crate::call::{Env, Principal, Via};
 use crate::db::ConnRef;
 use crate::error::RpcResult;
 use crate::on_conn;
+use crate::sockets::SocketKey;
 
 /// How often a session's expiry is written forward at most.
 const RENEW_EVERY: Duration = Duration::seconds(60);
@@ -75,6 +76,7 @@ pub async fn resolve(env: &Env, token: &str, now: DateTime<Utc>) -> RpcResult<Op
     };
     let Some(first) = rows.first().filter(|r| r.expires_at > now) else { return Ok(None) };
     let (id, account_id, actor_id, last_seen_at) = (first.id, first.account_id, first.actor_id, first.last_seen_at);
+    let first_expires_at = first.expires_at;
     let username = first.username.clone();
     let mut renewed_until = None;
     if now - last_seen_at >= RENEW_EVERY {
@@ -87,7 +89,33 @@ pub async fn resolve(env: &Env, token: &str, now: DateTime<Utc>) -> RpcResult<Op
         renewed_until = Some(expires_at);
     }
     let permits = rows.into_iter().filter_map(|r| r.permit.active(account_id, actor_id, now)).collect();
-    Ok(Some(Principal::new(account_id, actor_id, username, Via::Session { id, renewed_until }, permits)))
+    let expires_at = renewed_until.unwrap_or(first_expires_at);
+    let via = Via::Session { id, renewed_until };
+    Ok(Some(Principal::new(account_id, actor_id, username, via, permits).expiring(Some(expires_at))))
+}
+
+/// Which of the sessions among `keys` still work at `now` (not revoked, not expired, their
+/// account enabled).
+pub async fn live(conn: ConnRef<'_>, keys: &[SocketKey], now: DateTime<Utc>) -> RpcResult<Vec<SocketKey>> {
+    let ids: Vec<Uuid> =
+        keys.iter().filter_map(|key| if let SocketKey::Session(id) = key { Some(*id) } else { None }).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (2..ids.len() + 2).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT s.id FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.revoked_at IS NULL \
+         AND s.expires_at > $1 AND a.disabled_at IS NULL AND s.id IN ({})",
+        placeholders.join(", ")
+    );
+    let live: Vec<Uuid> = on_conn!(conn, c => {
+        let mut query = sqlx::query_scalar(&sql).bind(now);
+        for id in &ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(&mut *c).await
+    })?;
+    Ok(live.into_iter().map(SocketKey::Session).collect())
 }
 
 /// The account's live sessions, newest first.

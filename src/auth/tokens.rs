@@ -14,6 +14,7 @@ use crate::call::{Env, Principal, Via};
 use crate::db::ConnRef;
 use crate::error::RpcResult;
 use crate::on_conn;
+use crate::sockets::SocketKey;
 
 /// How often `last_used_at` is written at most.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
@@ -107,6 +108,7 @@ pub async fn resolve(env: &Env, secret: &str, now: DateTime<Utc>) -> RpcResult<O
     };
     let Some(first) = rows.first().filter(|f| f.expires_at.is_none_or(|at| at > now)) else { return Ok(None) };
     let (id, account_id, actor_id, last_used_at) = (first.id, first.account_id, first.actor_id, first.last_used_at);
+    let token_expires_at = first.expires_at;
     let username = first.username.clone();
     let methods = first.methods.as_deref().map(|m| serde_json::from_str(m).unwrap_or_default());
     if last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
@@ -116,7 +118,32 @@ pub async fn resolve(env: &Env, secret: &str, now: DateTime<Utc>) -> RpcResult<O
         tx.commit().await?;
     }
     let permits = rows.into_iter().filter_map(|r| r.permit.active(account_id, actor_id, now)).collect();
-    Ok(Some(Principal::new(account_id, actor_id, username, Via::Token { id, methods }, permits)))
+    let via = Via::Token { id, methods };
+    Ok(Some(Principal::new(account_id, actor_id, username, via, permits).expiring(token_expires_at)))
+}
+
+/// Which of the API tokens among `keys` still work at `now` (not revoked, not expired,
+/// their account enabled).
+pub async fn live(conn: ConnRef<'_>, keys: &[SocketKey], now: DateTime<Utc>) -> RpcResult<Vec<SocketKey>> {
+    let ids: Vec<Uuid> =
+        keys.iter().filter_map(|key| if let SocketKey::Token(id) = key { Some(*id) } else { None }).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (2..ids.len() + 2).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT t.id FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.revoked_at IS NULL \
+         AND (t.expires_at IS NULL OR t.expires_at > $1) AND a.disabled_at IS NULL AND t.id IN ({})",
+        placeholders.join(", ")
+    );
+    let live: Vec<Uuid> = on_conn!(conn, c => {
+        let mut query = sqlx::query_scalar(&sql).bind(now);
+        for id in &ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(&mut *c).await
+    })?;
+    Ok(live.into_iter().map(SocketKey::Token).collect())
 }
 
 /// The account's tokens that are not revoked, newest first.
@@ -133,4 +160,14 @@ pub async fn revoke(conn: ConnRef<'_>, account_id: Uuid, token_id: Uuid, now: Da
         "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL")
         .bind(now).bind(token_id).bind(account_id).execute(&mut *c).await.map(|r| r.rows_affected()))?;
     Ok(affected == 1)
+}
+
+/// Revokes every live token of the account; returns the ids revoked.
+pub async fn revoke_all(mut conn: ConnRef<'_>, account_id: Uuid, now: DateTime<Utc>) -> RpcResult<Vec<Uuid>> {
+    let ids: Vec<Uuid> = on_conn!(&mut conn, c => sqlx::query_scalar(
+        "SELECT id FROM api_tokens WHERE account_id = $1 AND revoked_at IS NULL")
+        .bind(account_id).fetch_all(&mut **c).await)?;
+    on_conn!(conn, c => sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
+        .bind(now).bind(account_id).execute(&mut *c).await.map(|_| ()))?;
+    Ok(ids)
 }

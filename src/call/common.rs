@@ -1,6 +1,6 @@
 //! Params and results shared by many actions.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -23,12 +23,16 @@ impl OkResult {
     }
 }
 
-/// `validation_error/expiry_in_past` unless `expires_at` is absent or after `now`.
-pub fn check_future(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> RpcResult<()> {
+/// A requested expiry as it will be stored: to the microsecond (what both databases
+/// keep), so the answer shows what later reads will. `validation_error/expiry_in_past`
+/// unless absent or after `now`. (Years past 9999 never get here: the params schema's
+/// `date-time` format refuses them.)
+pub fn future_expiry(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> RpcResult<Option<DateTime<Utc>>> {
+    let expires_at = expires_at.map(|at| at.trunc_subsecs(6));
     if expires_at.is_some_and(|at| at <= now) {
         return Err(RpcError::validation("expiry_in_past").message("expires_at must be in the future."));
     }
-    Ok(())
+    Ok(expires_at)
 }
 
 /// One page of a listing. Fetch `limit + 1` rows: the page is the first `limit`, and the

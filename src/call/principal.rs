@@ -31,6 +31,9 @@ pub struct Principal {
     pub keeper: bool,
     /// Its active permits, read for this call.
     pub permits: Vec<Permit>,
+    /// When its session or token stops working, as of this call (`None`: a token that
+    /// never expires). A session's slides forward as it is used.
+    pub credential_expires_at: Option<DateTime<Utc>>,
 }
 
 impl Principal {
@@ -38,7 +41,12 @@ impl Principal {
     pub fn new(account_id: Uuid, actor_id: Uuid, username: String, via: Via, permits: Vec<Permit>) -> Principal {
         let global = |role: &str| permits.iter().any(|p| p.role == role && p.scope_id.is_none());
         let (admin, keeper) = (global(ADMIN), global(KEEPER));
-        Principal { account_id, actor_id, username, via, admin, keeper, permits }
+        Principal { account_id, actor_id, username, via, admin, keeper, permits, credential_expires_at: None }
+    }
+
+    /// The same principal, whose credential stops working at `at`.
+    pub fn expiring(self, at: Option<DateTime<Utc>>) -> Principal {
+        Principal { credential_expires_at: at, ..self }
     }
 
     /// The key its WebSockets are registered under.

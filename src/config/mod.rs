@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 pub mod kinds;
@@ -15,6 +16,9 @@ pub mod roles;
 
 use kinds::KindConfig;
 use roles::RoleConfig;
+
+/// The rate-limit class every refused call also takes from (docs/protocol.md §3.1).
+pub const REFUSED_CLASS: &str = "refused";
 
 /// The default configuration, compiled into the binary.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -50,6 +54,19 @@ pub struct ServerConfig {
     pub public_origin: String,
     pub shutdown_grace_s: u64,
     pub housekeeping_interval_s: u64,
+    /// Open connections (WebSockets included), in all and from one IP.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// A request's headers must arrive within this long of connecting or of the previous
+    /// answer (so it is the keep-alive idle time too).
+    pub header_timeout_s: u64,
+    /// A request's body must arrive within this long.
+    pub body_timeout_s: u64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or networks); a
+    /// forwarding header from anyone else is ignored.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Who may read `GET /metrics` (addresses or networks, by the connection's address).
+    pub metrics_allow: Vec<IpNet>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +91,13 @@ pub struct WebSocketConfig {
     pub idle_timeout_s: u64,
     pub outbound_queue: usize,
     pub slow_client_timeout_s: u64,
+    /// Open sockets of one account (all its sessions and tokens together).
+    pub max_sockets_per_account: usize,
+    /// `notifications_subscribe` calls one socket may hold.
+    pub max_subscriptions_per_socket: usize,
+    /// A socket opened without credentials is closed after this long without a call
+    /// (answering pings does not count).
+    pub anonymous_idle_s: u64,
 }
 
 /// Whether anyone may create an account with `account_signup`.
@@ -84,11 +108,16 @@ pub enum Signup {
     Closed,
 }
 
-/// Failed logins allowed per window, per IP and per username.
+/// Failed logins allowed per window (docs/protocol.md §4.2).
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginLimits {
+    /// From one IP for one username.
+    pub per_ip_and_account: u32,
+    /// From one IP, whatever the username.
     pub per_ip: u32,
+    /// For one username from anywhere; past it only addresses that signed in to that
+    /// username before may keep trying.
     pub per_account: u32,
     pub window_minutes: u32,
 }
@@ -175,11 +204,15 @@ impl Config {
             ));
         }
         let login = &self.auth.login_limits;
-        if login.per_ip == 0 || login.per_account == 0 || login.window_minutes == 0 {
-            return Err((
-                "auth.login_limits".into(),
-                "per_ip, per_account and window_minutes must be at least 1".into(),
-            ));
+        for (key, value) in [
+            ("per_ip_and_account", login.per_ip_and_account),
+            ("per_ip", login.per_ip),
+            ("per_account", login.per_account),
+            ("window_minutes", login.window_minutes),
+        ] {
+            if value == 0 {
+                return Err((format!("auth.login_limits.{key}"), "must be at least 1".into()));
+            }
         }
         let ws = &self.websocket;
         if ws.ping_interval_s == 0 || ws.idle_timeout_s <= ws.ping_interval_s || ws.outbound_queue == 0 {
@@ -189,8 +222,15 @@ impl Config {
                     .into(),
             ));
         }
-        if ws.slow_client_timeout_s == 0 {
-            return Err(("websocket.slow_client_timeout_s".into(), "must be at least 1".into()));
+        for (key, value) in [
+            ("slow_client_timeout_s", ws.slow_client_timeout_s),
+            ("max_sockets_per_account", ws.max_sockets_per_account as u64),
+            ("max_subscriptions_per_socket", ws.max_subscriptions_per_socket as u64),
+            ("anonymous_idle_s", ws.anonymous_idle_s),
+        ] {
+            if value == 0 {
+                return Err((format!("websocket.{key}"), "must be at least 1".into()));
+            }
         }
         if self.notifications.retention_days == 0 {
             return Err(("notifications.retention_days".into(), "must be at least 1".into()));
@@ -201,10 +241,24 @@ impl Config {
         if self.server.housekeeping_interval_s == 0 {
             return Err(("server.housekeeping_interval_s".into(), "must be at least 1".into()));
         }
+        let server = &self.server;
+        for (key, value) in [
+            ("max_connections", server.max_connections as u64),
+            ("max_connections_per_ip", server.max_connections_per_ip as u64),
+            ("header_timeout_s", server.header_timeout_s),
+            ("body_timeout_s", server.body_timeout_s),
+        ] {
+            if value == 0 {
+                return Err((format!("server.{key}"), "must be at least 1".into()));
+            }
+        }
         if self.offers.ttl_days == 0 {
             return Err(("offers.ttl_days".into(), "must be at least 1".into()));
         }
         roles::check(&self.roles, &self.kinds)?;
+        if !self.rate_limits.contains_key(REFUSED_CLASS) {
+            return Err((format!("rate_limits.{REFUSED_CLASS}"), "is required (docs/protocol.md §3.1)".into()));
+        }
         for (name, limit) in &self.rate_limits {
             if limit.per_minute == 0 || limit.burst == 0 {
                 return Err((format!("rate_limits.{name}"), "per_minute and burst must be at least 1".into()));

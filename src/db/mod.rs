@@ -8,11 +8,18 @@
 //!
 //! Writes go through [`Db::begin_write`], the one transaction helper: on SQLite it takes
 //! an in-process write lock and starts with `BEGIN IMMEDIATE`, so concurrent writers queue
-//! instead of failing with SQLITE_BUSY.
+//! instead of failing with SQLITE_BUSY. Every acquire passes the [`breaker`], so a
+//! database that is down answers at once instead of after the acquire timeout.
 
+mod breaker;
+
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use breaker::{Breaker, Probe};
+use sqlx::{ConnectOptions, Connection};
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -29,9 +36,15 @@ pub enum Backend {
     Postgres,
 }
 
-/// A connection pool of either backend.
+/// A connection pool of either backend, behind the breaker.
 #[derive(Debug, Clone)]
-pub enum Db {
+pub struct Db {
+    pool: Pool,
+    breaker: Arc<Breaker>,
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
     Sqlite { pool: SqlitePool, write_lock: Arc<Mutex<()>> },
     Postgres(PgPool),
 }
@@ -77,79 +90,153 @@ impl ConnRef<'_> {
 }
 
 impl Db {
-    /// Opens a pool for `url` (`sqlite://FILE` or `postgres://…`).
+    /// Opens a pool for `url` (`sqlite://FILE` or `postgres://…`). A new SQLite file is
+    /// created readable by its owner only: it holds password hashes.
     pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
-        if url.starts_with("sqlite:") {
+        let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5));
+            create_private(options.get_filename())?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
-            Ok(Db::Sqlite { pool, write_lock: Arc::new(Mutex::new(())) })
+            Pool::Sqlite { pool, write_lock: Arc::new(Mutex::new(())) }
         } else {
             let options = PgConnectOptions::from_str(url)?;
-            let pool =
-                PgPoolOptions::new().max_connections(16).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
-            Ok(Db::Postgres(pool))
-        }
+            Pool::Postgres(
+                PgPoolOptions::new().max_connections(16).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?,
+            )
+        };
+        Ok(Db { pool, breaker: Arc::default() })
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Db::Sqlite { .. } => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
+        match self.pool {
+            Pool::Sqlite { .. } => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The PostgreSQL pool, for what only PostgreSQL has (LISTEN/NOTIFY).
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match &self.pool {
+            Pool::Postgres(pool) => Some(pool),
+            Pool::Sqlite { .. } => None,
         }
     }
 
     /// Applies the migrations of this backend that have not run yet.
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
-        match self {
-            Db::Sqlite { pool, .. } => sqlx::migrate!("migrations/sqlite").run(pool).await,
-            Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
+        match &self.pool {
+            Pool::Sqlite { pool, .. } => sqlx::migrate!("migrations/sqlite").run(pool).await,
+            Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
         }
     }
 
     /// Starts a write transaction (the one way every mutation reaches the database).
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
-        match self {
-            Db::Sqlite { pool, write_lock } => {
+        self.fail_fast()?;
+        let tx = match &self.pool {
+            Pool::Sqlite { pool, write_lock } => {
+                // Waiting for the lock is waiting for other writers, not for the database.
                 let guard = tokio::time::timeout(ACQUIRE_TIMEOUT, write_lock.clone().lock_owned())
                     .await
                     .map_err(|_| sqlx::Error::PoolTimedOut)?;
-                let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(Tx::Sqlite(tx, guard))
+                let tx = pool.begin_with("BEGIN IMMEDIATE").await.inspect_err(|e| self.on_error(e))?;
+                Tx::Sqlite(tx, guard)
             }
-            Db::Postgres(pool) => Ok(Tx::Postgres(pool.begin().await?)),
-        }
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await.inspect_err(|e| self.on_error(e))?),
+        };
+        Ok(tx)
     }
 
     /// Takes a pooled connection for reads.
     pub async fn read(&self) -> Result<ReadConn, sqlx::Error> {
-        match self {
-            Db::Sqlite { pool, .. } => Ok(ReadConn::Sqlite(pool.acquire().await?)),
-            Db::Postgres(pool) => Ok(ReadConn::Postgres(pool.acquire().await?)),
-        }
+        self.fail_fast()?;
+        let conn = match &self.pool {
+            Pool::Sqlite { pool, .. } => ReadConn::Sqlite(pool.acquire().await.inspect_err(|e| self.on_error(e))?),
+            Pool::Postgres(pool) => ReadConn::Postgres(pool.acquire().await.inspect_err(|e| self.on_error(e))?),
+        };
+        Ok(conn)
     }
 
-    /// Whether the database answers a trivial query.
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        let mut conn = self.read().await?;
-        on_conn!(conn.conn(), c => sqlx::query("SELECT 1").execute(&mut *c).await.map(|_| ()))?;
-        Ok(())
+    /// Whether the database answers a trivial query within `patience`; a database that
+    /// does not becomes suspect (the breaker probes it).
+    pub async fn ping(&self, patience: Duration) -> Result<(), sqlx::Error> {
+        let ping = async {
+            let mut conn = self.read().await?;
+            on_conn!(conn.conn(), c => sqlx::query("SELECT 1").execute(&mut *c).await.map(|_| ()))
+        };
+        let answered = tokio::time::timeout(patience, ping).await.unwrap_or(Err(sqlx::Error::PoolTimedOut));
+        answered.inspect_err(|e| self.on_error(e))
     }
 
     /// Closes the pool; later calls fail as `service_unavailable`.
     pub async fn close(&self) {
-        match self {
-            Db::Sqlite { pool, .. } => pool.close().await,
-            Db::Postgres(pool) => pool.close().await,
+        match &self.pool {
+            Pool::Sqlite { pool, .. } => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
         }
+    }
+
+    /// `Err` at once while the breaker is open.
+    fn fail_fast(&self) -> Result<(), sqlx::Error> {
+        if self.breaker.is_open() { Err(sqlx::Error::PoolTimedOut) } else { Ok(()) }
+    }
+
+    /// An acquire failed: unless the pool was closed on purpose, the database is suspect.
+    fn on_error(&self, error: &sqlx::Error) {
+        if matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_)) {
+            self.breaker.suspect(self.probe());
+        }
+    }
+
+    /// A connection of its own, outside the pool, that answers a ping.
+    fn probe(&self) -> Probe {
+        match &self.pool {
+            Pool::Sqlite { pool, .. } => probe_with(pool.connect_options()),
+            Pool::Postgres(pool) => probe_with(pool.connect_options()),
+        }
+    }
+}
+
+fn probe_with<O>(options: Arc<O>) -> Probe
+where
+    O: ConnectOptions,
+    O::Connection: Sized,
+{
+    Box::new(move || {
+        let options = options.clone();
+        Box::pin(async move {
+            match options.connect().await {
+                Ok(mut conn) => conn.ping().await.is_ok(),
+                Err(_) => false,
+            }
+        })
+    })
+}
+
+/// Creates a missing SQLite file with owner-only permissions before SQLite opens it (its
+/// `-wal` and `-shm` files then take the same permissions).
+fn create_private(file: &Path) -> Result<(), sqlx::Error> {
+    let name = file.to_string_lossy();
+    if name.is_empty() || name.contains(":memory:") || file.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(sqlx::Error::Io(e)),
     }
 }
 

@@ -42,7 +42,12 @@ impl Action for Subscribe {
             Some(after) => (after, after < pruned_through),
         };
         let id = Uuid::now_v7().simple().to_string();
-        link.add_subscription(id.clone());
+        let max = ctx.env().config.websocket.max_subscriptions_per_socket;
+        if !link.add_subscription(id.clone(), max) {
+            return Err(RpcError::conflict("too_many_subscriptions")
+                .message("This socket holds as many subscriptions as it may; one is enough per stream.")
+                .with("max", max));
+        }
         let env = ctx.shared_env();
         let start = Start { account_id, after, resync_first };
         let sub_id = id.clone();

@@ -2,11 +2,14 @@
 //! the hub for each account named; after (re)connecting it wakes everyone, since
 //! notifications sent while it was away are lost, and subscribers then re-read from their
 //! last `seq` and miss nothing. On [`PG_CLOSE_CHANNEL`] it closes the local sockets of a
-//! credential revoked through another instance (a missed one still fails its next call).
+//! credential revoked through another instance. A close sent while it was away is lost
+//! too: after every gap, before waking anyone, it has the credentials of the local sockets
+//! checked again (`after_gap`), so no push reaches a socket whose credential ended.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
@@ -16,8 +19,11 @@ use super::PG_CHANNEL;
 use super::hub::Hub;
 use crate::sockets::{CLOSE_REVOKED, PG_CLOSE_CHANNEL, SocketKey, Sockets};
 
+/// What to do after a gap, before anyone is woken: check the open sockets' credentials.
+pub type AfterGap = Box<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
 /// Runs until `shutdown`, reconnecting after any error.
-pub async fn run(pool: PgPool, hub: Arc<Hub>, sockets: Arc<Sockets>, shutdown: CancellationToken) {
+pub async fn run(pool: PgPool, hub: Arc<Hub>, sockets: Arc<Sockets>, after_gap: AfterGap, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
         let listening = async {
             let mut listener = PgListener::connect_with(&pool).await?;
@@ -34,6 +40,7 @@ pub async fn run(pool: PgPool, hub: Arc<Hub>, sockets: Arc<Sockets>, shutdown: C
                 }
             }
         };
+        after_gap().await;
         hub.wake_all();
         loop {
             let received = tokio::select! {
@@ -52,7 +59,10 @@ pub async fn run(pool: PgPool, hub: Arc<Hub>, sockets: Arc<Sockets>, shutdown: C
                     }
                 }
                 // The connection dropped and came back: anything in between was lost.
-                Ok(None) => hub.wake_all(),
+                Ok(None) => {
+                    after_gap().await;
+                    hub.wake_all();
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "notification listener lost its connection; reconnecting");
                     break;

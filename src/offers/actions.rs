@@ -14,7 +14,7 @@ use crate::auth::{account_in_view, accounts};
 use crate::authz::access;
 use crate::authz::permits::{self, NewPermit, Permit, PermitGrantedNotice, PermitKey};
 use crate::authz::scope::{SCOPE_MAX_LENGTH, SCOPE_PATTERN};
-use crate::call::common::{check_future, page};
+use crate::call::common::{future_expiry, page};
 use crate::call::{Action, Ctx};
 use crate::error::{RpcError, RpcResult};
 
@@ -58,11 +58,11 @@ impl Action for Create {
         if !access::may_hand_out(&grantor.permits, &p.role, scope) {
             return Err(RpcError::forbidden("role_not_grantable"));
         }
-        check_future(p.expires_at, now)?;
+        let expires_at = future_expiry(p.expires_at, now)?;
         let recipient =
             accounts::find_enabled(ctx.conn().await?, p.to_account_id).await?.ok_or_else(RpcError::not_found)?;
         let ttl = chrono::Duration::days(i64::from(ctx.env().config.offers.ttl_days));
-        let expires_at = p.expires_at.unwrap_or(now + ttl);
+        let expires_at = expires_at.unwrap_or(now + ttl);
         let key = PermitKey { account_id: recipient.account.id, role: &p.role, scope };
         key.lock(ctx.conn().await?).await?;
         let mut existing =

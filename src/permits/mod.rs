@@ -17,7 +17,7 @@ use crate::auth::accounts;
 use crate::authz::permits::{self, NewPermit, Permit, PermitGrantedNotice, PermitKey};
 use crate::authz::scope::{SCOPE_MAX_LENGTH, SCOPE_PATTERN};
 use crate::call::Ctx;
-use crate::call::common::check_future;
+use crate::call::common::future_expiry;
 use crate::error::{RpcError, RpcResult};
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -59,7 +59,7 @@ pub async fn grant(ctx: &mut Ctx, p: PermitGrantParams, by: Grantor) -> RpcResul
             None
         }
     };
-    check_future(p.expires_at, now)?;
+    let expires_at = future_expiry(p.expires_at, now)?;
     let holder = accounts::find_enabled(ctx.conn().await?, p.to_account_id).await?.ok_or_else(RpcError::not_found)?;
     let key = PermitKey { account_id: holder.account.id, role: &p.role, scope };
     key.lock(ctx.conn().await?).await?;
@@ -70,7 +70,7 @@ pub async fn grant(ctx: &mut Ctx, p: PermitGrantParams, by: Grantor) -> RpcResul
         scope_id: scope,
         granted_by,
         source_offer_id: None,
-        expires_at: p.expires_at,
+        expires_at,
     };
     let (permit, replaced) = permits::grant(ctx.conn().await?, new, now).await?;
     let event = AuditEvent::success("permit_grant")

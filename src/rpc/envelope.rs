@@ -3,13 +3,16 @@
 //!
 //! Batches hold 1 to [`MAX_BATCH`] entries and run in order. Notifications (no `id`) run
 //! but get no response; a body of nothing but notifications answers nothing at all.
+//!
+//! A body that repeats a key in any object is refused whole, batch included, before any
+//! entry runs ([`json`]): which of the two values was meant cannot be known.
 
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{Api, pipeline};
+use super::{Api, json, pipeline};
 use crate::call::Caller;
 use crate::call::caller::SessionCookie;
 use crate::call::ctx::{Finished, Hook};
@@ -49,9 +52,9 @@ impl Answer {
 
 /// Handles a whole body: one call or a batch.
 pub async fn handle_body(api: &Api, caller: &Caller, body: &[u8]) -> Answer {
-    let parsed: Value = match serde_json::from_slice(body) {
+    let parsed = match json::parse(body) {
         Ok(value) => value,
-        Err(e) => return Answer::error(&RpcError::parse_error().with("detail", e.to_string())),
+        Err(error) => return Answer::error(&error),
     };
     let Value::Array(entries) = parsed else {
         let (body, finished) = handle_entry(api, caller, parsed).await;
@@ -102,8 +105,15 @@ pub fn parse_request(entry: Value) -> Result<Request, Rejected> {
     };
     let id = match object.remove("id") {
         None => None,
-        Some(id @ (Value::Null | Value::Number(_) | Value::String(_))) => Some(id),
-        Some(_) => return Err(Box::new((Value::Null, RpcError::invalid_request("invalid_id")))),
+        Some(id @ (Value::Null | Value::String(_))) => Some(id),
+        // Only an integer is echoed back as sent: a fraction, or an integer past 64 bits,
+        // would come back rounded (as a float) and match no request of the client's.
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(Value::Number(n)),
+        Some(_) => {
+            let error = RpcError::invalid_request("invalid_id")
+                .message("`id` must be a string, an integer (64 bits at most) or null.");
+            return Err(Box::new((Value::Null, error)));
+        }
     };
     let answer_id = id.clone().unwrap_or(Value::Null);
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {

@@ -3,14 +3,16 @@
 //!
 //! - [`spec`]: declarations parsed from `actions/*.toml`;
 //! - [`registry`]: binds each declaration to one handler, or refuses to start;
-//! - [`pipeline`]: authenticate → authorize → validate → rate limit → run → commit;
+//! - [`pipeline`]: authenticate → rate limit → authorize → validate → run → commit;
 //! - [`envelope`]: JSON-RPC 2.0 framing of single calls and batches;
+//! - [`json`]: reading a client's JSON text, refusing a key given twice;
 //! - [`openrpc`]: the OpenRPC document and `rpc.discover`.
 //!
 //! Handlers are written against the kernel (`call/`) and live in the domains; the
 //! pipeline above them never sees HTTP either.
 
 pub mod envelope;
+pub mod json;
 pub mod openrpc;
 pub mod pipeline;
 pub mod registry;

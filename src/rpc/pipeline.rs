@@ -1,14 +1,15 @@
 //! The one path every call takes, whatever transport it came through (docs/protocol.md
 //! §2–3):
 //!
-//! find the declaration → refuse a mutation over GET → authenticate (401) → authorize:
-//! the declaration's `auth`, a token's method list, CSRF (403) → validate params against
-//! the schema (400) → rate limit (429) → run the handler, in one transaction when
+//! find the declaration → refuse a mutation over GET → authenticate (401) → rate limit
+//! (429) → authorize: the declaration's `auth`, a token's method list, CSRF (403) →
+//! validate params against the schema (400) → run the handler, in one transaction when
 //! `side_effects = true` → commit → post-commit hooks.
 //!
 //! A failing handler drops its transaction, so nothing it wrote persists and none of its
 //! hooks run; the pipeline then records the failure in the audit log in a transaction of
-//! its own. Authorization denials are audited the same way. A mutation that fails on a
+//! its own. Authorization denials are audited the same way, while the caller's `refused`
+//! budget lasts (the rate limit runs before either is written). A mutation that fails on a
 //! transient database conflict (a PostgreSQL deadlock or serialization failure) is run
 //! again from the start in a fresh transaction, so callers never see one.
 
@@ -30,7 +31,7 @@ use crate::authz::access;
 use crate::call::caller::SessionCookie;
 use crate::call::ctx::Finished;
 use crate::call::{Caller, Credentials, Ctx, Principal, Transport, Via};
-use crate::config::Config;
+use crate::config::{Config, REFUSED_CLASS};
 use crate::error::{ErrorKind, RpcError, RpcResult};
 
 /// How many times a mutation runs when it keeps losing races inside the database.
@@ -91,20 +92,19 @@ async fn run(
         return Err(RpcError::method_requires_post());
     }
     let principal = auth::authenticate(&api.env, &caller.credentials).await?;
-    if let Err(denied) = authorize(api, spec, principal.as_ref(), caller) {
-        if denied.kind == ErrorKind::Forbidden {
-            let event = refusal_event(method, AuditOutcome::Denied, &denied);
-            record_apart(api, event, caller, principal.as_ref(), request_id).await;
-        }
-        return Err(denied);
-    }
-    let params = named_params(params)?;
-    action.validate(&params).map_err(RpcError::invalid_params)?;
+    // Every call counts against its caller's limit before anything is written for it,
+    // refused calls included.
     let rate_key = match &principal {
         Some(p) => format!("account:{}", p.account_id),
         None => format!("ip:{}", caller.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())),
     };
     api.rate_limits.check(&spec.rate_limit, &rate_key).map_err(RpcError::rate_limited)?;
+    let refusing = Refusing { api, method, caller, principal: principal.as_ref(), request_id, rate_key: &rate_key };
+    if let Err(denied) = authorize(api, spec, principal.as_ref(), caller) {
+        return Err(refusing.refuse(denied, None).await);
+    }
+    let params = named_params(params)?;
+    action.validate(&params).map_err(RpcError::invalid_params)?;
 
     // A session whose expiry slid forward gets a fresh cookie, unless a handler sets one.
     if let (Some(Via::Session { renewed_until: Some(until), .. }), Credentials::Session(token)) =
@@ -121,17 +121,47 @@ async fn run(
             Ok(output)
         }
         Err(e) => {
-            // Refusals are audited for every method, other failures for mutations only.
-            let outcome = match e.kind {
-                ErrorKind::Forbidden => Some(AuditOutcome::Denied),
-                ErrorKind::ServiceUnavailable => None,
+            // Failures other than refusals are audited for mutations only.
+            let failure = match e.kind {
+                ErrorKind::ServiceUnavailable | ErrorKind::RateLimited => None,
                 _ => spec.side_effects.then_some(AuditOutcome::Failure),
             };
-            if let Some(outcome) = outcome {
-                record_apart(api, refusal_event(method, outcome, &e), caller, principal.as_ref(), request_id).await;
-            }
-            Err(e)
+            Err(refusing.refuse(e, failure).await)
         }
+    }
+}
+
+/// What a refused or failed call is answered and recorded with.
+struct Refusing<'a> {
+    api: &'a Api,
+    method: &'a str,
+    caller: &'a Caller,
+    principal: Option<&'a Principal>,
+    request_id: Uuid,
+    rate_key: &'a str,
+}
+
+impl Refusing<'_> {
+    /// Answers `error`, auditing it as `denied` when forbidden or as `failure` (when
+    /// given). Every refusal, audited or unauthenticated, also takes from the caller's
+    /// `refused` budget; once that is spent the call is `rate_limited` and writes no row,
+    /// so no caller can grow the audit log with its own denials.
+    async fn refuse(&self, error: RpcError, failure: Option<AuditOutcome>) -> RpcError {
+        let outcome = match error.kind {
+            ErrorKind::Forbidden => Some(AuditOutcome::Denied),
+            _ => failure,
+        };
+        if outcome.is_none() && error.kind != ErrorKind::Unauthenticated {
+            return error;
+        }
+        if let Err(wait) = self.api.rate_limits.check(REFUSED_CLASS, self.rate_key) {
+            return RpcError::rate_limited(wait);
+        }
+        if let Some(outcome) = outcome {
+            let event = refusal_event(self.method, outcome, &error);
+            record_apart(self.api, event, self.caller, self.principal, self.request_id).await;
+        }
+        error
     }
 }
 
@@ -187,7 +217,12 @@ fn authorize(api: &Api, spec: &ActionSpec, principal: Option<&Principal>, caller
             _ => RpcError::unauthenticated("invalid_credentials"),
         });
     }
-    let Some(principal) = principal else { return Ok(()) };
+    let Some(principal) = principal else {
+        if spec.side_effects {
+            check_origin(&api.env.config, caller, None)?;
+        }
+        return Ok(());
+    };
     if !principal.may_call(&spec.method) {
         return Err(RpcError::forbidden("token_method_not_allowed"));
     }
@@ -203,20 +238,26 @@ fn authorize(api: &Api, spec: &ActionSpec, principal: Option<&Principal>, caller
         return Err(RpcError::forbidden("not_permitted"));
     }
     if spec.side_effects {
-        check_origin(&api.env.config, caller)?;
+        check_origin(&api.env.config, caller, Some(principal))?;
     }
     Ok(())
 }
 
 /// The CSRF rule: a browser attaches cookies to requests other sites make, so a request
 /// authenticated by the session cookie (a mutation, or a WebSocket upgrade) must come
-/// from our own origin. Bearer tokens are never sent implicitly.
-pub fn check_origin(config: &Config, caller: &Caller) -> RpcResult<()> {
-    if !matches!(caller.credentials, Credentials::Session(_)) {
-        return Ok(());
-    }
+/// from our own origin. An anonymous mutation (a login, a sign-up; a stale cookie counts
+/// as none) that names another origin is refused too, so no site can sign a visitor in to
+/// an account of its choosing; scripts send no Origin. Bearer tokens are never sent
+/// implicitly.
+pub fn check_origin(config: &Config, caller: &Caller, principal: Option<&Principal>) -> RpcResult<()> {
     let ours = config.server.public_origin.trim_end_matches('/');
-    if caller.origin.as_deref().map(|o| o.trim_end_matches('/')) != Some(ours) {
+    let from_us = caller.origin.as_deref().map(|o| o.trim_end_matches('/')) == Some(ours);
+    let refused = match (principal, &caller.credentials) {
+        (None, _) => caller.origin.is_some() && !from_us,
+        (Some(_), Credentials::Session(_)) => !from_us,
+        (Some(_), _) => false,
+    };
+    if refused {
         return Err(RpcError::forbidden("csrf").message("Cross-site request refused: the Origin is not ours."));
     }
     Ok(())
@@ -229,7 +270,10 @@ pub async fn admit_socket(api: &Api, caller: &Caller) -> RpcResult<Option<Princi
     if principal.is_none() && caller.credentials != Credentials::None {
         return Err(RpcError::unauthenticated("invalid_credentials"));
     }
-    check_origin(&api.env.config, caller)?;
+    // An anonymous socket from elsewhere may open; its mutations meet the rule call by call.
+    if principal.is_some() {
+        check_origin(&api.env.config, caller, principal.as_ref())?;
+    }
     Ok(principal)
 }
 
@@ -240,7 +284,7 @@ fn refusal_event(method: &str, outcome: AuditOutcome, error: &RpcError) -> Audit
     if let Some(data) = data.as_object_mut() {
         // Schema issues may quote what the caller sent (a secret in the wrong field): never kept.
         let kept = error.data().iter().filter(|(key, _)| key.as_str() != "issues");
-        data.extend(kept.map(|(key, value)| (key.clone(), value.clone())));
+        data.extend(kept.chain(error.noted()).map(|(key, value)| (key.clone(), value.clone())));
     }
     let event = AuditEvent::new(method, outcome).data(data);
     match error.about() {

@@ -88,7 +88,10 @@ impl Registry {
             }
             let params_schema = handler.params_schema();
             let result_schema = handler.result_schema();
-            let validator = jsonschema::draft202012::new(&params_schema)
+            // Formats are checked too: a `date-time` must be RFC 3339 (four-digit years).
+            let validator = jsonschema::draft202012::options()
+                .should_validate_formats(true)
+                .build(&params_schema)
                 .map_err(|e| RegistryError::BadSchema { method: spec.method.clone(), reason: e.to_string() })?;
             actions.insert(spec.method.clone(), BoundAction { spec, handler, params_schema, result_schema, validator });
         }

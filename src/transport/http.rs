@@ -1,12 +1,18 @@
 //! `POST /rpc` (single calls and batches) and `GET /rpc/{method}` (reads).
+//!
+//! A GET's request target (path and query) may be [`MAX_URI_BYTES`] long; a longer one is
+//! answered here, HTTP 414 with `invalid_request/too_large`, up to hyper's own cap on a
+//! request target (65,534 bytes, fixed in hyper), past which hyper answers a bare 414
+//! before any handler runs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::Value;
@@ -16,7 +22,7 @@ use crate::call::Transport;
 use crate::call::caller::SessionCookie;
 use crate::error::RpcError;
 use crate::rpc::envelope::{self, error_response, success_response};
-use crate::rpc::{Api, pipeline};
+use crate::rpc::{Api, json, pipeline};
 
 /// `POST /rpc`: 200 with the response(s), or 204 when the body held only notifications.
 pub async fn post_rpc(
@@ -26,11 +32,25 @@ pub async fn post_rpc(
     body: Body,
 ) -> Response {
     let declared_len = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    let Some(bytes) = read_body(body, declared_len).await else {
+    if declared_len.is_some_and(|len| len > DRAIN_LIMIT_BYTES) {
+        // Too large to be worth reading to its end: refused at once, the connection closed.
         let error = RpcError::invalid_request("too_large").with("max_bytes", MAX_BODY_BYTES);
-        return json_response(StatusCode::OK, error_response(Value::Null, &error, None));
+        return closing(json_response(StatusCode::OK, error_response(Value::Null, &error, None)));
+    }
+    let patience = Duration::from_secs(api.env.config.server.body_timeout_s);
+    let bytes = match tokio::time::timeout(patience, read_body(body, declared_len)).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            let error = RpcError::invalid_request("too_large").with("max_bytes", MAX_BODY_BYTES);
+            return json_response(StatusCode::OK, error_response(Value::Null, &error, None));
+        }
+        Err(_) => {
+            // The rest of the body is not awaited: the answer closes the connection.
+            let error = RpcError::invalid_request("body_timeout").with("seconds", patience.as_secs());
+            return closing(json_response(StatusCode::OK, error_response(Value::Null, &error, None)));
+        }
     };
-    let caller = caller_from(&headers, peer, Transport::Post);
+    let caller = caller_from(&api.env.config.server, &headers, peer, Transport::Post);
     let answer = envelope::handle_body(&api, &caller, &bytes).await;
     let mut response = match answer.body {
         Some(body) => json_response(StatusCode::OK, body),
@@ -39,6 +59,12 @@ pub async fn post_rpc(
     if let Some(cookie) = &answer.cookie {
         set_cookie(&mut response, &api, cookie);
     }
+    response
+}
+
+/// `response`, saying the connection closes after it (its request was not read whole).
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
     response
 }
 
@@ -69,33 +95,33 @@ async fn read_body(body: Body, declared_len: Option<usize>) -> Option<Bytes> {
     (!too_large).then(|| Bytes::from(kept))
 }
 
+/// Longest request target (path and query) a GET call may have, in bytes
+/// (docs/protocol.md §1.3): params too large for it belong in a POST body.
+pub const MAX_URI_BYTES: usize = 16 * 1024;
+
 /// `GET /rpc/{method}?params=<JSON object>&id=<id>`: reads only; the status follows the error.
 pub async fn get_rpc(
     State(api): State<Arc<Api>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(method): Path<String>,
+    uri: Uri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let mut params_text = None;
-    let mut id = Value::Null;
-    for (key, value) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
-        match key.as_ref() {
-            "params" => params_text = Some(value.into_owned()),
-            "id" => id = parse_get_id(&value),
-            _ => {}
-        }
+    if uri.path_and_query().is_some_and(|target| target.as_str().len() > MAX_URI_BYTES) {
+        let error = RpcError::invalid_request("too_large").with("max_bytes", MAX_URI_BYTES);
+        return json_response(StatusCode::URI_TOO_LONG, error_response(Value::Null, &error, None));
     }
-    let params = match params_text.as_deref().map(serde_json::from_str::<Value>) {
-        None => Value::Null,
-        Some(Ok(params @ (Value::Object(_) | Value::Array(_) | Value::Null))) => params,
-        Some(Ok(_)) => {
-            let error = RpcError::invalid_request("params_not_structured").message("`params` must be a JSON object.");
-            return get_error(id, &error, None);
-        }
-        Some(Err(e)) => return get_error(id, &RpcError::parse_error().with("detail", e.to_string()), None),
+    let query = match read_query(query.as_deref().unwrap_or("")) {
+        Ok(query) => query,
+        Err(error) => return get_error(Value::Null, &error, None),
     };
-    let caller = caller_from(&headers, peer, Transport::Get);
+    let params = match read_params(query.params.as_deref()) {
+        Ok(params) => params,
+        Err(error) => return get_error(query.id, &error, None),
+    };
+    let id = query.id;
+    let caller = caller_from(&api.env.config.server, &headers, peer, Transport::Get);
     let outcome = pipeline::call(&api, &caller, &method, params).await;
     let mut response = match outcome.result {
         Ok(result) => json_response(StatusCode::OK, success_response(id, &result)),
@@ -122,11 +148,44 @@ fn set_cookie(response: &mut Response, api: &Api, cookie: &SessionCookie) {
     }
 }
 
-/// An integer-looking id is a number; anything else is a string.
+/// What a GET query names: the params' JSON text, if any, and the id.
+struct Query {
+    params: Option<String>,
+    id: Value,
+}
+
+/// Reads `params` and `id` off a query; other names are ignored. Either given twice is
+/// `invalid_request/duplicate_key`, for the same reason as a key repeated in a body.
+fn read_query(query: &str) -> Result<Query, RpcError> {
+    let (mut params, mut id) = (None, None);
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let slot = match key.as_ref() {
+            "params" => &mut params,
+            "id" => &mut id,
+            _ => continue,
+        };
+        if slot.replace(value.into_owned()).is_some() {
+            return Err(json::duplicate_key(key));
+        }
+    }
+    Ok(Query { params, id: id.as_deref().map_or(Value::Null, parse_get_id) })
+}
+
+/// The params of a GET call from their JSON text: absent is `null` (that is, `{}`).
+fn read_params(text: Option<&str>) -> Result<Value, RpcError> {
+    match text.map(|text| json::parse(text.as_bytes())).transpose()? {
+        None => Ok(Value::Null),
+        Some(params @ (Value::Object(_) | Value::Array(_) | Value::Null)) => Ok(params),
+        Some(_) => Err(RpcError::invalid_request("params_not_structured").message("`params` must be a JSON object.")),
+    }
+}
+
+/// An integer-looking id (one that fits 64 bits) is a number; anything else is a string.
 fn parse_get_id(text: &str) -> Value {
-    match text.parse::<i64>() {
-        Ok(n) => Value::from(n),
-        Err(_) => Value::String(text.to_owned()),
+    match (text.parse::<i64>(), text.parse::<u64>()) {
+        (Ok(n), _) => Value::from(n),
+        (_, Ok(n)) => Value::from(n),
+        _ => Value::String(text.to_owned()),
     }
 }
 
@@ -155,5 +214,17 @@ mod tests {
         assert_eq!(parse_get_id("-7"), json!(-7));
         assert_eq!(parse_get_id("4.2"), json!("4.2"));
         assert_eq!(parse_get_id("abc"), json!("abc"));
+        assert_eq!(parse_get_id("18446744073709551615"), json!(u64::MAX));
+        assert_eq!(parse_get_id("18446744073709551616"), json!("18446744073709551616"));
+    }
+
+    #[test]
+    fn a_query_names_params_and_id_once() {
+        let query = read_query("id=7&params=%7B%7D&other=1&other=2").unwrap();
+        assert_eq!((query.params.as_deref(), query.id), (Some("{}"), json!(7)));
+        for twice in ["id=1&id=2", "params=%7B%7D&params=%7B%7D", "id=1&%69d=2"] {
+            let error = read_query(twice).err().expect(twice);
+            assert_eq!(error.reason, "duplicate_key", "{twice}");
+        }
     }
 }

@@ -115,9 +115,10 @@ async fn start_on(
     config.server.housekeeping_interval_s = 3600;
     config.auth.bootstrap_token_file = Some(dir.path().join("bootstrap-token"));
     doubles::add_rate_limit_class(&mut config);
-    // Tests make many calls from one IP; the `read` and `write` classes must not get in
-    // the way (rate limiting itself is tested with the tight class of the test doubles).
-    for class in ["read", "write"] {
+    // Tests make many calls from one IP; the `read`, `write` and `refused` classes must
+    // not get in the way (rate limiting itself is tested with the tight class of the test
+    // doubles, and `refused` by the tests of floods).
+    for class in ["read", "write", "refused"] {
         config.rate_limits.insert(class.into(), RateLimit { per_minute: 1_000_000, burst: 100_000 });
     }
     tweak(&mut config);

@@ -15,7 +15,7 @@ use crate::auth::{password, sessions};
 use crate::authz::{Permit, access};
 use crate::call::caller::SessionCookie;
 use crate::call::common::{EmptyParams, OkResult, page};
-use crate::call::{Action, Ctx};
+use crate::call::{Action, Ctx, Transport};
 use crate::config::Signup as SignupMode;
 use crate::error::{RpcError, RpcResult};
 use crate::sockets::{self, CLOSE_REVOKED, SocketKey};
@@ -50,6 +50,11 @@ impl Action for Login {
     type Output = LoginResult;
 
     async fn run(&self, ctx: &mut Ctx, p: LoginParams) -> RpcResult<LoginResult> {
+        // The session's secret travels only in the cookie, which a socket cannot set.
+        if ctx.caller.transport == Transport::WebSocket {
+            return Err(RpcError::invalid_request("http_only")
+                .message("account_login sets the session cookie: call it with POST /rpc, then open the socket."));
+        }
         let (now, ip) = (ctx.now(), ctx.ip());
         ctx.env().login_limits.attempt(&ip, &p.username, now).map_err(RpcError::rate_limited)?;
         // The password check runs before the call's transaction begins, off the write lock.
@@ -57,10 +62,10 @@ impl Action for Login {
         let Some(found) = found else {
             // Same work as a wrong password, so timing does not tell whether the account exists.
             password::verify(p.password, None).await?;
-            return Err(login_failed());
+            return Err(login_failed(&p.username));
         };
         if !password::verify(p.password, Some(found.password_hash.clone())).await? {
-            return Err(login_failed());
+            return Err(login_failed(&p.username));
         }
         ctx.env().login_limits.succeeded(&ip, &p.username, now);
         let ttl = sessions::ttl(ctx.env());
@@ -75,9 +80,10 @@ impl Action for Login {
     }
 }
 
-/// The answer to a failed login: it never says whether the account exists.
-fn login_failed() -> RpcError {
-    RpcError::unauthenticated("invalid_credentials").message("Wrong username or password.")
+/// The answer to a failed login: it never says whether the account exists. Its audit
+/// row names the username tried (who is being guessed at).
+fn login_failed(username: &str) -> RpcError {
+    RpcError::unauthenticated("invalid_credentials").message("Wrong username or password.").noting("username", username)
 }
 
 pub struct Logout;

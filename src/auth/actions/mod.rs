@@ -1,7 +1,9 @@
 //! The identity methods of docs/protocol.md §4, one file per object: accounts (and signing in),
-//! sessions, API tokens. `account_bootstrap` lives with the bootstrap logic.
+//! the admin's kill switch, sessions, API tokens. `account_bootstrap` lives with the
+//! bootstrap logic.
 
 pub mod account;
+pub mod disable;
 pub mod session;
 pub mod token;
 
@@ -17,6 +19,8 @@ pub fn all() -> Vec<Box<dyn Handler>> {
         Box::new(account::Signup),
         Box::new(account::PasswordChange),
         Box::new(account::List),
+        Box::new(disable::Disable),
+        Box::new(disable::Enable),
         Box::new(account::Whoami),
         Box::new(session::List),
         Box::new(session::Revoke),

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::account::close_after_commit;
 use crate::audit_log::AuditEvent;
 use crate::auth::tokens::{self, TokenInfo};
-use crate::call::common::{EmptyParams, OkResult, check_future};
+use crate::call::common::{EmptyParams, OkResult, future_expiry};
 use crate::call::{Action, Ctx};
 use crate::error::{RpcError, RpcResult};
 use crate::sockets::SocketKey;
@@ -65,7 +65,7 @@ pub struct Owner {
 /// create` once it has checked the account's password.
 pub async fn create(ctx: &mut Ctx, owner: Owner, p: TokenCreateParams) -> RpcResult<TokenCreated> {
     let now = ctx.now();
-    check_future(p.expires_at, now)?;
+    let expires_at = future_expiry(p.expires_at, now)?;
     let mut methods = p.methods;
     if let Some(methods) = &mut methods {
         methods.sort();
@@ -82,7 +82,7 @@ pub async fn create(ctx: &mut Ctx, owner: Owner, p: TokenCreateParams) -> RpcRes
         }
     }
     let (token, secret) =
-        tokens::create(ctx.conn().await?, owner.account_id, &p.name, p.expires_at, methods, now).await?;
+        tokens::create(ctx.conn().await?, owner.account_id, &p.name, expires_at, methods, now).await?;
     let event = AuditEvent::success("token_create")
         .subject(token.id)
         .data(json!({ "name": token.name, "methods": token.methods, "expires_at": token.expires_at }));
