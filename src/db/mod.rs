@@ -8,7 +8,7 @@
 //!
 //! Writes go through [`Db::begin_write`], the one transaction helper: on SQLite it takes
 //! an in-process write lock and starts with `BEGIN IMMEDIATE`, so concurrent writers queue
-//! instead of failing with SQLITE_BUSY. Every acquire passes the [`breaker`], so a
+//! instead of failing with SQLITE_BUSY. Every acquire passes the breaker (`breaker.rs`), so a
 //! database that is down answers at once instead of after the acquire timeout.
 
 mod breaker;

@@ -5,7 +5,7 @@
 //! but get no response; a body of nothing but notifications answers nothing at all.
 //!
 //! A body that repeats a key in any object is refused whole, batch included, before any
-//! entry runs ([`json`]): which of the two values was meant cannot be known.
+//! entry runs ([`json`](mod@super::json)): which of the two values was meant cannot be known.
 
 use serde::Serialize;
 use serde_json::value::RawValue;

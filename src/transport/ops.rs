@@ -17,7 +17,7 @@ use crate::rpc::Api;
 /// How long `/health` waits for the database: less than health checkers wait for us.
 const HEALTH_PATIENCE: Duration = Duration::from_secs(1);
 
-/// `GET /health`: 200 when the database answers within [`HEALTH_PATIENCE`], 503 otherwise
+/// `GET /health`: 200 when the database answers within `HEALTH_PATIENCE` (1 s), 503 otherwise
 /// (at once while the database breaker is open).
 pub async fn health(State(api): State<Arc<Api>>) -> Response {
     match api.env.db.ping(HEALTH_PATIENCE).await {
