@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! transport (POST /rpc, GET /rpc/{method}, /ws)
-//!   → pipeline: declaration → authenticate → authorize → validate → rate limit
+//!   → pipeline: declaration → authenticate → rate limit → authorize → validate
 //!   → handler (in one transaction when it has side effects) → commit → post-commit hooks
 //!   → transport encodes the result or the error
 //! ```
@@ -24,6 +24,11 @@
 //! - services every domain uses: [`authz`] (the authorization engine), [`audit_log`],
 //!   [`notify`], [`sockets`], [`limits`];
 //! - base: [`error`], [`db`], [`clock`], [`config`], [`metrics`], [`money`].
+//!
+//! No `unsafe` anywhere in the crate: what the fuzz targets exercise is safe Rust, so a
+//! memory error could only come from a dependency (README "Fuzzing").
+
+#![forbid(unsafe_code)]
 
 pub mod app;
 pub mod audit;

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -22,6 +23,14 @@ pub const REFUSED_CLASS: &str = "refused";
 
 /// The default configuration, compiled into the binary.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+const DEFAULT_SOURCE: &str = "<embedded default>";
+
+/// The embedded default, parsed once: every load merges over a copy of it (the server loads
+/// once, but tests and the config fuzz target load thousands of times, and parsing the
+/// commented default was most of that cost).
+static DEFAULT_TABLE: LazyLock<Result<toml::Table, String>> =
+    LazyLock::new(|| DEFAULT_TOML.parse::<toml::Table>().map_err(|e| e.to_string()));
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,14 +170,15 @@ impl Config {
                     std::fs::read_to_string(path).map_err(|reason| ConfigError::Read { file: path.into(), reason })?;
                 Config::from_text(&path.display().to_string(), Some(&text), overrides)
             }
-            None => Config::from_text("<embedded default>", None, overrides),
+            None => Config::from_text(DEFAULT_SOURCE, None, overrides),
         }
     }
 
     /// The embedded default with `text` (a config file's contents, named `source` in
     /// errors) merged over it, then `overrides`, validated.
     pub fn from_text(source: &str, text: Option<&str>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let mut merged = parse_table("<embedded default>", DEFAULT_TOML)?;
+        let mut merged =
+            DEFAULT_TABLE.clone().map_err(|reason| ConfigError::Syntax { file: DEFAULT_SOURCE.into(), reason })?;
         if let Some(text) = text {
             merge(&mut merged, parse_table(source, text)?);
         }
