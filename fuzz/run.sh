@@ -43,14 +43,16 @@ fi
 # Long: the same without AddressSanitizer, about twice the throughput, in its own target
 # directory. The crate itself forbids `unsafe`, so what ten million runs look for is panics,
 # failed assertions, overflows and hangs; the smoke, every CI run, keeps the sanitizer.
-# The binaries are then run directly, so the whole run tests the code as it was built.
+# The binaries are then run directly, so the whole run tests the code as it was built. The
+# target directory is named so that a CARGO_TARGET_DIR set for the server's build does not
+# move them.
 triple=$(rustc "+$TOOLCHAIN" -vV | sed -n 's/^host: //p')
 echo "fuzz: building every target"
 if [ "$mode" = long ]; then
   cargo "+$TOOLCHAIN" fuzz build --sanitizer none --target-dir target/plain
   bin_dir="target/plain/$triple/release"
 else
-  cargo "+$TOOLCHAIN" fuzz build
+  cargo "+$TOOLCHAIN" fuzz build --target-dir target
   bin_dir="target/$triple/release"
 fi
 
