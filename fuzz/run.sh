@@ -40,7 +40,7 @@ fi
 
 # Smoke: the default cargo-fuzz build of every target at once: release optimizations, debug
 # assertions and overflow checks, AddressSanitizer (for the unsafe code in the dependencies).
-# Long: the same without AddressSanitizer, about twice the throughput, in its own target
+# Long: the same without AddressSanitizer, two to three times the throughput, in its own target
 # directory. The crate itself forbids `unsafe`, so what ten million runs look for is panics,
 # failed assertions, overflows and hangs; the smoke, every CI run, keeps the sanitizer.
 # The binaries are then run directly, so the whole run tests the code as it was built. The
