@@ -1,6 +1,7 @@
 //! Gated requests under real concurrency (docs/protocol.md §7.5): window limits hit by
 //! parallel creates, the last approvals cast at once, a cancel racing an approval, and one
-//! idempotency key sent many times at once. Every call comes from its own task and its own
+//! idempotency key sent many times at once; two instances sweeping one backlog of expired
+//! requests. Every call comes from its own task and its own
 //! HTTP client, released together by a barrier; each race runs a few rounds so that a
 //! lucky ordering does not hide a bug. Every answer is a result or a contract error
 //! (never internal_error or service_unavailable), and the database holds exactly what one
@@ -25,6 +26,7 @@ backend_tests!(
     the_last_approval_cast_twice_at_once_executes_once,
     cancel_races_the_approval_and_exactly_one_wins,
     one_idempotency_key_sent_ten_times_at_once_makes_one_request,
+    two_instances_sweeping_at_once_expire_each_request_once,
 );
 
 const ROUNDS: usize = 3;
@@ -369,4 +371,51 @@ async fn one_idempotency_key_sent_ten_times_at_once_makes_one_request(backend: B
     }
     let all = cast.admin.ok("request_list", json!({"limit": 500})).await["requests"].as_array().unwrap().len();
     assert_eq!(all, ROUNDS);
+}
+
+/// Two server instances on one database sweep the same backlog of expired requests (more
+/// than one batch) at the same moment: every request is expired exactly once, with one
+/// audit row and one notice to its requester, and neither sweep fails (each takes its
+/// request locks in one order before writing).
+async fn two_instances_sweeping_at_once_expire_each_request_once(backend: Backend) {
+    const PER_MEMBER: usize = 33;
+    let Some(cast) = cast(backend, 4, 1).await else { return };
+    set_policy(&cast.admin, "org:acme", json!({"request_ttl_hours": 1})).await;
+    let mut made = Vec::new();
+    for (m, member) in cast.members.iter().enumerate() {
+        for i in 0..PER_MEMBER {
+            let created = member.ok("request_create", purchase("org:acme", "10.00", &format!("m{m} #{i}"))).await;
+            assert_eq!(created["request"]["status"], "pending_approval");
+            made.push(created["request"]["id"].clone());
+        }
+    }
+    let other = cast.server.another_instance().await;
+    for clock in [&cast.server.clock, &other.clock] {
+        clock.advance(std::time::Duration::from_secs(2 * 3600));
+    }
+    let (here, there) = tokio::join!(
+        countersign::requests::expiry::sweep(&cast.server.env),
+        countersign::requests::expiry::sweep(&other.env)
+    );
+    assert_eq!(here.unwrap() + there.unwrap(), made.len(), "each request expires once, whichever instance does it");
+
+    let expired = "SELECT COUNT(*) FROM requests WHERE status = $1";
+    assert_eq!(count(&cast.server, expired, Some("expired"), None).await, made.len() as i64);
+    let rows = "SELECT COUNT(*) FROM audit_log WHERE event_type = $1";
+    assert_eq!(count(&cast.server, rows, Some("request_expire"), None).await, made.len() as i64, "one row each");
+    for member in &cast.members {
+        let page = member.ok("notifications_list", json!({"limit": 500})).await;
+        let mut ids: Vec<String> = page["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["type"] == "request_expired")
+            .map(|n| n["data"]["request"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        let told = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!((told, ids.len()), (PER_MEMBER, PER_MEMBER), "one notice per request, to its requester");
+    }
+    assert_eq!(cast.admin.ok("audit_verify", json!({})).await["ok"], true);
 }
