@@ -7,10 +7,9 @@ mod common;
 
 use common::identity::{Client, PASSWORD};
 use common::party::audited;
-use common::{Backend, TestServer, WsClient, assert_error, start, start_with};
+use common::{Backend, TestServer, assert_error, start, start_with};
 use countersign::config::{Config, RateLimit};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 backend_tests!(
     disabling_ends_every_credential_and_socket_at_once,
@@ -20,15 +19,6 @@ backend_tests!(
 
 fn id(client: &Client) -> String {
     client.account_id.clone().unwrap()
-}
-
-async fn closed_as_revoked(ws: &mut WsClient) {
-    let told = ws.next_json().await;
-    assert_eq!(told["params"]["result"], json!({"type": "session_revoked"}), "{told}");
-    match ws.next().await {
-        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 4001),
-        other => panic!("expected a close frame, got {other:?}"),
-    }
 }
 
 async fn try_login(server: &TestServer, username: &str) -> Value {
@@ -48,7 +38,7 @@ async fn disabling_ends_every_credential_and_socket_at_once(backend: Backend) {
     let disabled = admin.ok("account_disable", params).await;
     assert!(disabled["account"]["disabled_at"].is_string(), "{disabled}");
     assert_eq!((disabled["sessions_ended"].as_u64(), disabled["tokens_revoked"].as_u64()), (Some(1), Some(1)));
-    closed_as_revoked(&mut socket).await;
+    socket.closed_as_revoked().await;
     assert_error(&ann.call("whoami", json!({})).await, -32001, "invalid_credentials");
     assert_error(&script.call("whoami", json!({})).await, -32001, "invalid_credentials");
     assert_error(&try_login(&server, "ann").await, -32001, "invalid_credentials");

@@ -39,16 +39,6 @@ async fn subscribe(ws: &mut WsClient) -> String {
     answer["result"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
 }
 
-/// The socket's next messages must be `session_revoked`, then a close with 4001.
-async fn closed_as_revoked(ws: &mut WsClient) {
-    let told = ws.next_json().await;
-    assert_eq!(told["params"]["result"], json!({"type": "session_revoked"}), "{told}");
-    match ws.next().await {
-        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 4001),
-        other => panic!("expected a close frame, got {other:?}"),
-    }
-}
-
 /// An admin, and `ann` signed in.
 async fn cast(server: &TestServer) -> (Client, Client) {
     let admin = server.admin().await;
@@ -67,7 +57,7 @@ async fn a_socket_whose_token_expires_is_closed_and_hears_nothing_more(backend: 
     let mut ws = ann.with_bearer(token["secret"].as_str().unwrap()).ws().await.unwrap();
     subscribe(&mut ws).await;
     let started = std::time::Instant::now();
-    closed_as_revoked(&mut ws).await;
+    ws.closed_as_revoked().await;
     assert!(started.elapsed() < Duration::from_secs(5), "at the expiry, not much later: {:?}", started.elapsed());
     let ann_id = ann.account_id.clone().unwrap();
     admin.ok("permit_grant", json!({"to_account_id": ann_id, "role": "member", "scope_id": "org:secret"})).await;
@@ -83,7 +73,7 @@ async fn a_listening_socket_whose_session_expires_is_closed(backend: Backend) {
     let mut ws = ann.ws().await.unwrap();
     subscribe(&mut ws).await;
     server.clock.advance(Duration::from_secs(169 * 3600));
-    closed_as_revoked(&mut ws).await;
+    ws.closed_as_revoked().await;
     let again = ann.call("whoami", json!({})).await;
     assert_eq!(again["error"]["data"]["reason"], "invalid_credentials", "{again}");
 }
@@ -111,7 +101,7 @@ async fn a_revocation_missed_during_a_listener_gap_still_closes_the_socket(backe
         .fetch_all(&mut *c).await)
     .unwrap();
     assert!(!killed.is_empty(), "the listeners were found");
-    closed_as_revoked(&mut on_b).await;
+    on_b.closed_as_revoked().await;
 }
 
 /// At most 3 sockets per account (a 4th upgrade is HTTP 429, whichever credential) and 2

@@ -99,22 +99,9 @@ pub async fn resolve(env: &Env, token: &str, now: DateTime<Utc>) -> RpcResult<Op
 pub async fn live(conn: ConnRef<'_>, keys: &[SocketKey], now: DateTime<Utc>) -> RpcResult<Vec<SocketKey>> {
     let ids: Vec<Uuid> =
         keys.iter().filter_map(|key| if let SocketKey::Session(id) = key { Some(*id) } else { None }).collect();
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let placeholders: Vec<String> = (2..ids.len() + 2).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT s.id FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.revoked_at IS NULL \
-         AND s.expires_at > $1 AND a.disabled_at IS NULL AND s.id IN ({})",
-        placeholders.join(", ")
-    );
-    let live: Vec<Uuid> = on_conn!(conn, c => {
-        let mut query = sqlx::query_scalar(&sql).bind(now);
-        for id in &ids {
-            query = query.bind(*id);
-        }
-        query.fetch_all(&mut *c).await
-    })?;
+    let select = "SELECT s.id FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.revoked_at IS NULL \
+                  AND s.expires_at > $1 AND a.disabled_at IS NULL AND s.id";
+    let live = super::still_found(conn, select, &ids, now).await?;
     Ok(live.into_iter().map(SocketKey::Session).collect())
 }
 

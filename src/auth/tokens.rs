@@ -127,22 +127,9 @@ pub async fn resolve(env: &Env, secret: &str, now: DateTime<Utc>) -> RpcResult<O
 pub async fn live(conn: ConnRef<'_>, keys: &[SocketKey], now: DateTime<Utc>) -> RpcResult<Vec<SocketKey>> {
     let ids: Vec<Uuid> =
         keys.iter().filter_map(|key| if let SocketKey::Token(id) = key { Some(*id) } else { None }).collect();
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let placeholders: Vec<String> = (2..ids.len() + 2).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT t.id FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.revoked_at IS NULL \
-         AND (t.expires_at IS NULL OR t.expires_at > $1) AND a.disabled_at IS NULL AND t.id IN ({})",
-        placeholders.join(", ")
-    );
-    let live: Vec<Uuid> = on_conn!(conn, c => {
-        let mut query = sqlx::query_scalar(&sql).bind(now);
-        for id in &ids {
-            query = query.bind(*id);
-        }
-        query.fetch_all(&mut *c).await
-    })?;
+    let select = "SELECT t.id FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.revoked_at IS NULL \
+                  AND (t.expires_at IS NULL OR t.expires_at > $1) AND a.disabled_at IS NULL AND t.id";
+    let live = super::still_found(conn, select, &ids, now).await?;
     Ok(live.into_iter().map(SocketKey::Token).collect())
 }
 

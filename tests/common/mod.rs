@@ -281,6 +281,16 @@ impl WsClient {
         }
     }
 
+    /// The socket's next messages must be `session_revoked`, then a close with 4001.
+    pub async fn closed_as_revoked(&mut self) {
+        let told = self.next_json().await;
+        assert_eq!(told["params"]["result"], json!({"type": "session_revoked"}), "{told}");
+        match self.next().await {
+            Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 4001),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+
     /// Sends one call and returns its response.
     pub async fn call(&mut self, id: u64, method: &str, params: Value) -> Value {
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()).await;
