@@ -14,13 +14,10 @@ pub mod secret;
 pub mod sessions;
 pub mod tokens;
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::call::{Credentials, Ctx, Env, Principal};
-use crate::db::ConnRef;
 use crate::error::{RpcError, RpcResult};
-use crate::on_conn;
 use crate::sockets::{CLOSE_REVOKED, SocketKey};
 
 /// Resolves credentials to a principal; `None` when absent, unknown, expired or revoked.
@@ -72,22 +69,4 @@ pub async fn account_in_view(ctx: &mut Ctx, requested: Option<Uuid>) -> RpcResul
             Ok(id)
         }
     }
-}
-
-/// The ids among `ids` that `select` still finds: `select` picks ids with `$1` bound to
-/// `now` and ends with the id column, which is matched `IN` the list. Shared by the session
-/// and token checks of open sockets (`sessions::live`, `tokens::live`).
-async fn still_found(conn: ConnRef<'_>, select: &str, ids: &[Uuid], now: DateTime<Utc>) -> RpcResult<Vec<Uuid>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let placeholders: Vec<String> = (2..ids.len() + 2).map(|i| format!("${i}")).collect();
-    let sql = format!("{select} IN ({})", placeholders.join(", "));
-    Ok(on_conn!(conn, c => {
-        let mut query = sqlx::query_scalar(&sql).bind(now);
-        for id in ids {
-            query = query.bind(*id);
-        }
-        query.fetch_all(&mut *c).await
-    })?)
 }

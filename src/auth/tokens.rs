@@ -11,7 +11,7 @@ use super::accounts::DEFAULT_ACTOR;
 use super::secret::{API_TOKEN_PREFIX, hash_token, new_token};
 use crate::authz::permits::{JOIN_UNREVOKED, JOINED_COLUMNS, JOINED_ORDER, JoinedPermit};
 use crate::call::{Env, Principal, Via};
-use crate::db::ConnRef;
+use crate::db::{self, ConnRef};
 use crate::error::RpcResult;
 use crate::on_conn;
 use crate::sockets::SocketKey;
@@ -129,7 +129,7 @@ pub async fn live(conn: ConnRef<'_>, keys: &[SocketKey], now: DateTime<Utc>) -> 
         keys.iter().filter_map(|key| if let SocketKey::Token(id) = key { Some(*id) } else { None }).collect();
     let select = "SELECT t.id FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.revoked_at IS NULL \
                   AND (t.expires_at IS NULL OR t.expires_at > $1) AND a.disabled_at IS NULL AND t.id";
-    let live = super::still_found(conn, select, &ids, now).await?;
+    let live = db::ids_still_found(conn, select, &ids, now).await?;
     Ok(live.into_iter().map(SocketKey::Token).collect())
 }
 

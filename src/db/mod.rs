@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use breaker::{Breaker, Probe};
+use chrono::{DateTime, Utc};
 use sqlx::{ConnectOptions, Connection};
 
 use sqlx::pool::PoolConnection;
@@ -26,6 +27,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
+use uuid::Uuid;
 
 /// How long a call waits for a pooled connection before the database counts as down.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -273,4 +275,27 @@ impl ReadConn {
             ReadConn::Postgres(c) => ConnRef::Postgres(c),
         }
     }
+}
+
+/// The ids among `ids` that `select` still finds: `select` picks ids with `$1` bound to
+/// `now` and ends with the id column, which is matched `IN` the list. Used by the session
+/// and token checks of open sockets (`auth::sessions::live`, `auth::tokens::live`).
+pub async fn ids_still_found(
+    conn: ConnRef<'_>,
+    select: &str,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (2..ids.len() + 2).map(|i| format!("${i}")).collect();
+    let sql = format!("{select} IN ({})", placeholders.join(", "));
+    on_conn!(conn, c => {
+        let mut query = sqlx::query_scalar(&sql).bind(now);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(&mut *c).await
+    })
 }
