@@ -22,7 +22,7 @@
 //!   [`notifications`], [`policies`], [`requests`];
 //! - kernel: [`call`] — the environment, the caller, `Ctx`, the `Action` trait;
 //! - services every domain uses: [`authz`] (the authorization engine), [`audit_log`],
-//!   [`notify`], [`sockets`], [`limits`];
+//!   [`notify`], [`sockets`], [`limits`], [`executors`] (signed webhook calls);
 //! - base: [`error`], [`db`], [`clock`], [`config`], [`metrics`], [`money`].
 //!
 //! No `unsafe` anywhere in the crate: what the fuzz targets exercise is safe Rust, so a
@@ -41,6 +41,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod executors;
 pub mod handlers;
 pub mod limits;
 pub mod metrics;

@@ -1,6 +1,6 @@
 //! Prometheus metrics (served as text at `GET /metrics`): calls by method and outcome,
-//! call latency by method, open WebSockets, notifications sent, and sockets closed for
-//! falling behind.
+//! call latency by method, open WebSockets, notifications sent, sockets closed for
+//! falling behind, and webhook deliveries by event and outcome.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -20,6 +20,12 @@ struct MethodLabels {
     method: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    event: String,
+    outcome: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     calls: Family<CallLabels, Counter>,
@@ -28,6 +34,7 @@ pub struct Metrics {
     notifications: Counter,
     resyncs: Counter,
     refused: Counter,
+    deliveries: Family<DeliveryLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -54,7 +61,13 @@ impl Default for Metrics {
             "Connections closed at once: a connection cap was reached",
             refused.clone(),
         );
-        Metrics { registry, calls, latency, sockets, notifications, resyncs, refused }
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries by event and outcome (accepted: a 2xx; refused: anything else)",
+            deliveries.clone(),
+        );
+        Metrics { registry, calls, latency, sockets, notifications, resyncs, refused, deliveries }
     }
 }
 
@@ -76,6 +89,12 @@ impl Metrics {
 
     pub fn connection_refused(&self) {
         self.refused.inc();
+    }
+
+    /// Records one webhook delivery of `event`, taken (2xx) or not.
+    pub fn webhook_delivered(&self, event: &str, accepted: bool) {
+        let outcome = if accepted { "accepted" } else { "refused" };
+        self.deliveries.get_or_create(&DeliveryLabels { event: event.to_owned(), outcome: outcome.to_owned() }).inc();
     }
 
     pub fn socket_opened(&self) {

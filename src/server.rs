@@ -64,9 +64,9 @@ fn close_stale_sockets_of(env: Arc<Env>) -> listener::AfterGap {
     })
 }
 
-/// Periodic housekeeping: forget idle rate-limit buckets, prune old notifications,
-/// expire permit offers and requests (as the system, through the same context as any
-/// call).
+/// Periodic housekeeping, first at start-up: forget idle rate-limit buckets, prune old
+/// notifications, expire permit offers and requests, fail executions that were interrupted
+/// (as the system, through the same context as any call).
 async fn housekeeping(api: Arc<Api>) {
     let env = &api.env;
     let mut tick = tokio::time::interval(Duration::from_secs(env.config.server.housekeeping_interval_s));
@@ -91,13 +91,19 @@ async fn housekeeping(api: Arc<Api>) {
                     Ok(expired) => tracing::info!(expired, "expired requests"),
                     Err(e) => tracing::warn!(error = %e, "expiring requests failed; will retry"),
                 }
+                match requests::execution::sweep_interrupted(env).await {
+                    Ok(0) => {}
+                    Ok(failed) => tracing::info!(failed, "executions interrupted before they were recorded"),
+                    Err(e) => tracing::warn!(error = %e, "checking for interrupted executions failed; will retry"),
+                }
             }
         }
     }
 }
 
 impl Running {
-    /// Graceful shutdown: stop accepting, finish in-flight calls, close sockets with 1001.
+    /// Graceful shutdown: stop accepting, finish in-flight calls and webhook deliveries,
+    /// close sockets with 1001.
     /// Gives up waiting after `server.shutdown_grace_s`.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.api.shutdown.cancel();
@@ -107,6 +113,9 @@ impl Running {
             let served = self.serve.await;
             api.connections.close();
             api.connections.wait().await;
+            // Deliveries under way are heard out and recorded, not left to the sweeper.
+            api.env.deliveries.close();
+            api.env.deliveries.wait().await;
             served
         })
         .await;

@@ -16,7 +16,7 @@ use chrono::Duration;
 use countersign::audit_log::{self, AuditEvent, Origin};
 use countersign::clock::Clock;
 use countersign::config::Config;
-use countersign::config::kinds::Policy;
+use countersign::config::kinds::{Executor, Policy};
 use countersign::db::Db;
 use countersign::money::{Amount, Currency};
 use countersign::notify::{self, Notice as _};
@@ -77,12 +77,12 @@ impl Bare {
     pub async fn create(&self) -> Result<(), String> {
         let now = self.clock.now();
         let mut track = Track::created(self.new_request(now));
-        track.settle(now).map_err(|e| e.to_string())?;
+        track.settle(now, &Executor::default()).map_err(|e| e.to_string())?;
         let request = &track.held.request;
         if request.status != Status::PendingApproval {
             return Err(format!("the request is {}, expected pending_approval", request.status.as_str()));
         }
-        // What `requests::record` writes for a create.
+        // What `requests::announce::record` writes for a create.
         let record = json!({
             "kind": request.kind,
             "status": request.status,

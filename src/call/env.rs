@@ -9,10 +9,12 @@ use crate::authz::Roles;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
+use crate::executors::Webhooks;
 use crate::limits::LoginLimits;
 use crate::metrics::Metrics;
 use crate::notify::hub::Hub;
 use crate::sockets::Sockets;
+use tokio_util::task::TaskTracker;
 
 pub struct Env {
     pub config: Config,
@@ -28,6 +30,10 @@ pub struct Env {
     pub login_limits: LoginLimits,
     /// The declared method names (an API token may be limited to some of them).
     pub methods: BTreeSet<String>,
+    /// The HTTP client executors call webhooks with.
+    pub webhooks: Webhooks,
+    /// Webhook deliveries in flight: a graceful shutdown waits for them.
+    pub deliveries: TaskTracker,
 }
 
 impl Env {
@@ -45,6 +51,8 @@ impl Env {
             metrics: Metrics::default(),
             login_limits,
             methods,
+            webhooks: Webhooks::default(),
+            deliveries: TaskTracker::new(),
         }
     }
 }

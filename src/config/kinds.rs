@@ -25,12 +25,88 @@ pub struct KindConfig {
 }
 
 /// What carries out an approved request of a kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Executor {
-    /// Nothing outside countersign: the request is executed when it is approved.
-    #[default]
-    None,
+    /// Nothing outside countersign: the request is executed when it is approved. (A struct
+    /// variant, so that a stray field such as `url` is refused rather than ignored.)
+    None {},
+    /// A system outside countersign, called with a signed POST (docs/protocol.md §7.5).
+    Webhook(Webhook),
+}
+
+/// Where and how to call a kind's webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// `http://` or `https://`; redirects are not followed.
+    pub url: String,
+    /// The HMAC-SHA256 key the receiver checks `Countersign-Signature` with.
+    pub secret: Secret,
+    /// How long one delivery may take, connecting to reading the answer.
+    #[serde(default = "Webhook::default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl Webhook {
+    /// The longest a delivery may take: five minutes.
+    pub const MAX_TIMEOUT_MS: u64 = 300_000;
+    /// The shortest secret accepted: a shorter HMAC key could be guessed.
+    pub const MIN_SECRET_BYTES: usize = 16;
+
+    fn default_timeout_ms() -> u64 {
+        10_000
+    }
+
+    /// Why this webhook cannot be used, naming the field; `None` when it can.
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        match reqwest::Url::parse(&self.url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+            _ => return Some(("url", format!("must be an http:// or https:// URL, not {:?}", self.url))),
+        }
+        if self.secret.0.len() < Self::MIN_SECRET_BYTES {
+            return Some(("secret", format!("must be at least {} bytes", Self::MIN_SECRET_BYTES)));
+        }
+        if !(1..=Self::MAX_TIMEOUT_MS).contains(&self.timeout_ms) {
+            return Some(("timeout_ms", format!("must be 1 to {}", Self::MAX_TIMEOUT_MS)));
+        }
+        None
+    }
+}
+
+impl Default for Executor {
+    fn default() -> Executor {
+        Executor::None {}
+    }
+}
+
+impl Executor {
+    /// The webhook, when the kind is carried out outside countersign.
+    pub fn webhook(&self) -> Option<&Webhook> {
+        match self {
+            Executor::None {} => None,
+            Executor::Webhook(webhook) => Some(webhook),
+        }
+    }
+}
+
+/// A secret from the configuration. It has no `Serialize`, and its `Debug` shows no byte of
+/// it, so it cannot reach a log line, an error, an answer or the audit log by accident.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret's bytes, for the one place that signs with it.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 /// The rules for requests of one kind at one scope.
@@ -106,5 +182,42 @@ impl Policy {
             return Some(("policy", "cancel_window_hours must be at most 8760, approvals and rejections at most 100"));
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn executor(toml_text: &str) -> Result<Executor, toml::de::Error> {
+        #[derive(Deserialize)]
+        struct Kind {
+            executor: Executor,
+        }
+        toml::from_str::<Kind>(toml_text).map(|kind| kind.executor)
+    }
+
+    #[test]
+    fn a_webhook_is_read_checked_and_never_shown() {
+        let read = executor(
+            r#"executor = { type = "webhook", url = "https://x.example/hook", secret = "0123456789abcdef-s3cr3t" }"#,
+        );
+        let Executor::Webhook(webhook) = read.unwrap() else { panic!("not a webhook") };
+        assert_eq!(webhook.timeout_ms, 10_000);
+        assert_eq!(webhook.problem(), None);
+        assert!(!format!("{webhook:?}").contains("s3cr3t"), "{webhook:?}");
+        assert!(
+            executor(r#"executor = { type = "webhook", url = "https://x", secret = "0123456789abcdef", extra = 1 }"#)
+                .is_err()
+        );
+        assert!(executor(r#"executor = { type = "none", url = "https://x" }"#).is_err());
+        let bad = |url: &str, secret: &str, timeout_ms: u64| {
+            Webhook { url: url.into(), secret: Secret(secret.into()), timeout_ms }.problem().map(|(field, _)| field)
+        };
+        assert_eq!(bad("ftp://x.example/", "0123456789abcdef", 1), Some("url"));
+        assert_eq!(bad("not a url", "0123456789abcdef", 1), Some("url"));
+        assert_eq!(bad("http://x.example/", "short", 1), Some("secret"));
+        assert_eq!(bad("http://x.example/", "0123456789abcdef", 0), Some("timeout_ms"));
+        assert_eq!(bad("http://x.example/", "0123456789abcdef", 300_001), Some("timeout_ms"));
     }
 }

@@ -265,6 +265,11 @@ impl Config {
         if self.offers.ttl_days == 0 {
             return Err(("offers.ttl_days".into(), "must be at least 1".into()));
         }
+        for (name, kind) in &self.kinds {
+            if let Some((field, problem)) = kind.executor.webhook().and_then(|webhook| webhook.problem()) {
+                return Err((format!("kinds.{name}.executor.{field}"), problem));
+            }
+        }
         roles::check(&self.roles, &self.kinds)?;
         if !self.rate_limits.contains_key(REFUSED_CLASS) {
             return Err((format!("rate_limits.{REFUSED_CLASS}"), "is required (docs/protocol.md §3.1)".into()));
@@ -347,6 +352,12 @@ mod tests {
         assert!(err.contains("auth.signup") && err.contains("maybe"), "{err}");
         let err = load_text("[server]\ndatabase_url = \"mysql://x\"\n").unwrap_err().to_string();
         assert!(err.contains("server.database_url"), "{err}");
+        let webhook = "[kinds.purchase.executor]\ntype = \"webhook\"\nurl = \"https://x.example/\"\n";
+        let err = load_text(&format!("{webhook}secret = \"too-short\"\n")).unwrap_err().to_string();
+        assert!(err.contains("kinds.purchase.executor.secret") && !err.contains("too-short"), "{err}");
+        let config = load_text(&format!("{webhook}secret = \"long-enough-s3cr3t-value\"\n")).unwrap();
+        assert!(config.kinds["purchase"].executor.webhook().is_some());
+        assert!(!format!("{config:?}").contains("s3cr3t"), "the secret is not in the config's Debug");
     }
 
     #[test]

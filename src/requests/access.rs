@@ -7,6 +7,7 @@
 use uuid::Uuid;
 
 use super::lifecycle::Track;
+use super::model::Held;
 use super::store;
 use crate::authz::{ADMIN, access, scope};
 use crate::call::{Ctx, Env, Principal};
@@ -68,13 +69,30 @@ impl Standing<'_> {
 /// The request `id`, locked against every other change until the call commits, when the
 /// caller may `act` on it now.
 pub async fn open(ctx: &mut Ctx, id: Uuid, act: Act) -> RpcResult<Track> {
-    let principal = ctx.require_principal()?.clone();
     if act != Act::View {
         db::lock_key(ctx.conn().await?, &format!("request/{id}")).await?;
     }
     let held = store::find(ctx.conn().await?, id).await?.ok_or_else(RpcError::not_found)?;
+    judge(ctx, held, act)
+}
+
+/// The request `id` as it is now, read outside the call's transaction and not locked, when
+/// the caller may `act` on it: for what must happen before the transaction begins (a call
+/// to a webhook). Whatever it decides is checked again by [`open`].
+pub async fn peek(ctx: &mut Ctx, id: Uuid, act: Act) -> RpcResult<Track> {
+    let mut reader = ctx.reader().await?;
+    let held = store::find(reader.conn(), id).await?.ok_or_else(RpcError::not_found)?;
+    drop(reader);
+    judge(ctx, held, act)
+}
+
+/// `held` when the caller may `act` on it now: `not_found` when they may not see it,
+/// `forbidden` when they may see it but not act.
+fn judge(ctx: &Ctx, held: Held, act: Act) -> RpcResult<Track> {
+    let principal = ctx.require_principal()?;
+    let id = held.request.id;
     let request = &held.request;
-    let standing = Standing { env: ctx.env(), principal: &principal, kind: &request.kind, scope_id: &request.scope_id };
+    let standing = Standing { env: ctx.env(), principal, kind: &request.kind, scope_id: &request.scope_id };
     if !standing.sees(request.requested_by) {
         return Err(RpcError::not_found());
     }

@@ -3,16 +3,19 @@
 //! the choke point (`access::open`), moves it through the transition table, saves it and
 //! finishes (audit row, notifications) in the call's transaction.
 
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::access::{Act, open};
-use super::lifecycle::Step;
+use super::access::{Act, open, peek};
+use super::announce::record;
+use super::execution::{self, executor_of};
+use super::lifecycle::{Step, Track};
 use super::model::{Decision, DecisionInfo, Status};
 use super::notices::{self, RequestDecisionNotice};
-use super::{RequestResult, direct_execution, finish, record, still_enabled, store};
+use super::{RequestResult, direct_execution, finish, still_enabled, store};
 use crate::call::{Action, Ctx};
 use crate::error::{RpcError, RpcResult};
 
@@ -54,7 +57,7 @@ impl Action for Confirm {
         }
         track.held.request.confirmed_at = Some(now);
         track.held.request.confirmed_by = Some(by);
-        track.settle(now)?;
+        track.settle(now, executor_of(ctx.env(), &track.held.request.kind))?;
         still_enabled(ctx, &track).await?;
         store::save(ctx.conn().await?, &track.held.request).await?;
         finish(ctx, Self::METHOD, track, false, json!({})).await
@@ -131,7 +134,7 @@ async fn vote(
     if bypass {
         request.bypassed_by = Some(by);
     }
-    track.settle(now)?;
+    track.settle(now, executor_of(ctx.env(), &track.held.request.kind))?;
     still_enabled(ctx, &track).await?;
     store::save(ctx.conn().await?, &track.held.request).await?;
     let data = json!({ "decision": decision, "comment": info.comment, "bypass": bypass });
@@ -143,6 +146,7 @@ async fn vote(
         ctx.notify(requester, &notice).await?;
     }
     notices::publish(ctx, &track, false, &approvers).await?;
+    execution::deliver_after_commit(ctx, &track);
     Ok(RequestResult { request: track.held.request })
 }
 
@@ -188,19 +192,28 @@ impl Action for Cancel {
     type Output = RequestResult;
 
     /// Before it runs, a request is cancelled; once executed, it is revoked while its
-    /// cancel window is open.
+    /// cancel window is open. A webhook is asked to undo it first, before the transaction
+    /// begins: the window is judged when the request is seen executed, and the request is
+    /// revoked only when the webhook agreed.
     async fn run(&self, ctx: &mut Ctx, p: CancelParams) -> RpcResult<RequestResult> {
         let by = ctx.require_principal()?.account_id;
+        let seen = peek(ctx, p.request_id, Act::Cancel).await?;
+        let webhook = executor_of(ctx.env(), &seen.held.request.kind).webhook().cloned();
+        let undone_outside_at = match (&webhook, seen.status()) {
+            (Some(webhook), Status::Executed) => {
+                let judged_at = ctx.now();
+                cancel_window_open(&seen, judged_at)?;
+                execution::revoke(ctx.env(), webhook, &seen).await?;
+                Some(judged_at)
+            }
+            _ => None,
+        };
         let mut track = open(ctx, p.request_id, Act::Cancel).await?;
-        let now = ctx.now();
         if track.status() == Status::Executed {
-            let until = track.held.request.cancel_until;
-            if until.is_none_or(|until| until <= now) {
-                return Err(track.refuse(
-                    RpcError::conflict("cancel_window_closed")
-                        .message("The cancel window of this request has closed.")
-                        .with("cancel_until", json!(until)),
-                ));
+            match (&webhook, undone_outside_at) {
+                // Executed after it was seen: answered as it was then.
+                (Some(_), None) => return Err(track.refuse(super::lifecycle::refusal(seen.status(), Step::Cancel))),
+                (_, judged_at) => cancel_window_open(&track, judged_at.unwrap_or_else(|| ctx.now()))?,
             }
             track.step(Step::Revoke)?;
         } else {
@@ -208,11 +221,25 @@ impl Action for Cancel {
         }
         let request = &mut track.held.request;
         request.cancelled_by = Some(by);
-        request.cancelled_at = Some(now);
+        request.cancelled_at = Some(ctx.now());
         request.cancel_reason = p.reason.clone();
         store::save(ctx.conn().await?, &track.held.request).await?;
         finish(ctx, Self::METHOD, track, false, json!({ "reason": p.reason })).await
     }
+}
+
+/// `conflict/cancel_window_closed` unless the executed request could still be cancelled at
+/// `at`.
+fn cancel_window_open(track: &Track, at: DateTime<Utc>) -> RpcResult<()> {
+    let until = track.held.request.cancel_until;
+    if until.is_some_and(|until| at < until) {
+        return Ok(());
+    }
+    Err(track.refuse(
+        RpcError::conflict("cancel_window_closed")
+            .message("The cancel window of this request has closed.")
+            .with("cancel_until", json!(until)),
+    ))
 }
 
 pub struct Retry;
@@ -225,7 +252,7 @@ impl Action for Retry {
     async fn run(&self, ctx: &mut Ctx, p: RequestIdParams) -> RpcResult<RequestResult> {
         let mut track = open(ctx, p.request_id, Act::Retry).await?;
         track.step(Step::Retry)?;
-        track.run(ctx.now())?;
+        track.run(ctx.now(), executor_of(ctx.env(), &track.held.request.kind))?;
         still_enabled(ctx, &track).await?;
         store::save(ctx.conn().await?, &track.held.request).await?;
         finish(ctx, Self::METHOD, track, false, json!({})).await

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::access::Standing;
+use super::execution::executor_of;
 use super::lifecycle::Track;
 use super::limits::Asked;
 use super::model::{Approvals, Held, Request, Status};
@@ -101,7 +102,7 @@ impl Action for Create {
         if direct {
             direct_execution(ctx, &mut track, principal.account_id, p.confirm.as_deref())?;
         } else {
-            track.settle(ctx.now())?;
+            track.settle(ctx.now(), executor_of(ctx.env(), &p.kind))?;
         }
         let hash = p.idempotency_key.as_ref().map(|_| params_hash(&p));
         let key = p.idempotency_key.as_deref().zip(hash.as_deref());

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use super::announce::announce;
 use super::lifecycle::{Step, Track};
-use super::{finish, store};
+use super::store;
 use crate::call::{Ctx, Env};
 use crate::db;
 use crate::error::RpcResult;
@@ -36,7 +37,7 @@ pub async fn sweep(env: &Arc<Env>) -> RpcResult<usize> {
             let mut track = Track::loaded(held);
             track.step(Step::Expire)?;
             store::save(ctx.conn().await?, &track.held.request).await?;
-            finish(&mut ctx, "request_expire", track, false, json!({})).await?;
+            announce(&mut ctx, "request_expire", &track, false, json!({})).await?;
             total += 1;
         }
         ctx.commit().await?;

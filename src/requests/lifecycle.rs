@@ -6,7 +6,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::model::{Held, Status};
+use super::model::{Execution, Held, Status};
+use crate::config::kinds::Executor;
 use crate::error::{RpcError, RpcResult};
 
 /// Something that moves a request on.
@@ -118,8 +119,8 @@ impl Track {
 
     /// Moves on as far as it can without anyone acting: approved when the approvals reach
     /// the number required, rejected when the rejections reach `rejections_to_deny`, then
-    /// executed; a request made or confirmed needing no approval runs at once.
-    pub fn settle(&mut self, now: DateTime<Utc>) -> RpcResult<()> {
+    /// into execution; a request made or confirmed needing no approval runs at once.
+    pub fn settle(&mut self, now: DateTime<Utc>, executor: &Executor) -> RpcResult<()> {
         let (approvals, policy) = (&self.held.request.approvals, &self.held.policy);
         if self.status() == Status::PendingApproval {
             if approvals.approved >= approvals.required || self.held.request.bypassed_by.is_some() {
@@ -129,26 +130,52 @@ impl Track {
             }
         }
         match self.status() {
-            Status::Approved => self.execute(now),
-            Status::Executing => self.run(now),
+            Status::Approved => self.execute(now, executor),
+            Status::Executing => self.run(now, executor),
             _ => Ok(()),
         }
     }
 
     /// Hands the request to its kind's executor and runs it.
-    pub fn execute(&mut self, now: DateTime<Utc>) -> RpcResult<()> {
+    pub fn execute(&mut self, now: DateTime<Utc>, executor: &Executor) -> RpcResult<()> {
         self.step(Step::Execute)?;
-        self.run(now)
+        self.run(now, executor)
     }
 
-    /// Runs an executing request. The only executor is `none`, which succeeds at once,
-    /// inside the transaction; the cancel window opens.
-    pub fn run(&mut self, now: DateTime<Utc>) -> RpcResult<()> {
+    /// Runs an executing request. Executor `none` succeeds at once, inside the
+    /// transaction. A webhook's attempt is counted and stamped here; it stays `executing`
+    /// until the delivery, made after the commit, is recorded ([`Track::succeed`],
+    /// [`Track::fail`]).
+    pub fn run(&mut self, now: DateTime<Utc>, executor: &Executor) -> RpcResult<()> {
+        if executor.webhook().is_none() {
+            return self.succeed(now);
+        }
+        let execution = self.held.request.execution.get_or_insert_with(Execution::default);
+        *execution = Execution { attempts: execution.attempts + 1, started_at: Some(now), ..Execution::default() };
+        Ok(())
+    }
+
+    /// The executor succeeded: the cancel window opens.
+    pub fn succeed(&mut self, now: DateTime<Utc>) -> RpcResult<()> {
         self.step(Step::Succeed)?;
         let request = &mut self.held.request;
         request.executed_at = Some(now);
         request.cancel_until = Some(now + chrono::Duration::hours(i64::from(self.held.policy.cancel_window_hours)));
         Ok(())
+    }
+
+    /// The executor failed, for `error`.
+    pub fn fail(&mut self, error: String) -> RpcResult<()> {
+        self.step(Step::Fail)?;
+        self.held.request.execution.get_or_insert_with(Execution::default).last_error = Some(error);
+        Ok(())
+    }
+
+    /// The attempt under way, when this call began one that is still to be delivered.
+    pub fn attempt_to_deliver(&self) -> Option<u32> {
+        let request = &self.held.request;
+        let began = self.transitions.last().is_some_and(|t| t.to == Status::Executing);
+        (began && request.status == Status::Executing).then(|| request.execution.as_ref().map(|e| e.attempts)).flatten()
     }
 }
 

@@ -7,14 +7,18 @@
 //! - [`access`]: the one choke point deciding who may see and act on a request;
 //! - [`limits`]: a policy's limits, counted under a lock per (scope, kind);
 //! - [`create`], [`actions`] and [`list`]: the methods; [`expiry`]: the sweeper;
-//! - [`notices`]: who is told what; [`store`]: the rows.
+//! - [`execution`]: executors outside countersign (webhooks), their outcomes, recovery;
+//! - [`notices`]: who is told what; [`announce`]: a change's audit row and notices;
+//!   [`store`]: the rows.
 //!
 //! Every method runs in one transaction: the request's changes, its audit row (naming
 //! every transition it made) and its notifications commit together or not at all.
 
 pub mod access;
 pub mod actions;
+pub mod announce;
 pub mod create;
+pub mod execution;
 pub mod expiry;
 pub mod lifecycle;
 pub mod limits;
@@ -28,7 +32,6 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::audit_log::AuditEvent;
 use crate::call::Ctx;
 use crate::config::kinds::Policy;
 use crate::error::{ErrorKind, RpcError, RpcResult};
@@ -65,7 +68,7 @@ pub fn direct_execution(ctx: &Ctx, track: &mut Track, by: Uuid, confirm: Option<
         track.held.request.confirmed_at = Some(now);
         track.held.request.confirmed_by = Some(by);
     }
-    track.execute(now)?;
+    track.execute(now, execution::executor_of(ctx.env(), &track.held.request.kind))?;
     let request = &mut track.held.request;
     request.executed_by = Some(by);
     request.pre_approval_skip_reason = Some(DIRECT_EXECUTION.to_owned());
@@ -116,33 +119,10 @@ pub async fn still_enabled(ctx: &mut Ctx, track: &Track) -> RpcResult<()> {
 }
 
 /// Ends a method that changed a request (already saved): its audit row, naming every
-/// transition, then its notifications; answers the request as it now is.
+/// transition, then its notifications, and the delivery of an attempt it began, once it
+/// commits; answers the request as it now is.
 pub async fn finish(ctx: &mut Ctx, method: &str, track: Track, direct: bool, data: Value) -> RpcResult<RequestResult> {
-    let approvers = notices::approvers_to_tell(ctx, &track, direct).await?;
-    record(ctx, method, &track, data).await?;
-    notices::publish(ctx, &track, direct, &approvers).await?;
+    announce::announce(ctx, method, &track, direct, data).await?;
+    execution::deliver_after_commit(ctx, &track);
     Ok(RequestResult { request: track.held.request })
-}
-
-/// The audit row of a method that changed a request. Written before any notification, as
-/// everywhere: every writer takes the audit head's lock first, so writers that notify the
-/// same accounts in another order cannot deadlock.
-pub async fn record(ctx: &mut Ctx, method: &str, track: &Track, data: Value) -> RpcResult<()> {
-    let request = &track.held.request;
-    let mut record = json!({
-        "kind": request.kind,
-        "status": request.status,
-        "transitions": track.transitions,
-        "amount": request.amount,
-        "currency": request.currency,
-    });
-    if let (Some(record), Value::Object(extra)) = (record.as_object_mut(), data) {
-        record.extend(extra.into_iter().filter(|(_, value)| !value.is_null()));
-    }
-    let event = AuditEvent::success(method)
-        .target(request.requested_by)
-        .scope(Some(request.scope_id.clone()))
-        .subject(request.id)
-        .data(record);
-    ctx.audit(event).await
 }

@@ -111,12 +111,21 @@ pub struct Approvals {
     pub decisions: Vec<DecisionInfo>,
 }
 
-/// What the kind's executor reported.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+/// What the kind's executor reported (`null` on the request until one outside
+/// countersign is called).
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 pub struct Execution {
+    /// Deliveries begun; the one in flight or last finished is the `attempts`th, sent with
+    /// `Idempotency-Key: <request_id>:<attempts>`.
     pub attempts: u32,
+    /// When that delivery began.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Why it failed (`HTTP 500`, `timeout after 10000 ms`, `interrupted`, ...).
     pub last_error: Option<String>,
+    /// What the receiver answered, at most 64 KiB.
     pub response: Option<String>,
+    /// The receiver's answer was longer (or stopped arriving): `response` is its start.
+    pub response_truncated: bool,
 }
 
 /// A request to perform an action of a kind, in a scope (docs/protocol.md §7.2).

@@ -15,8 +15,8 @@ use crate::on_conn;
 
 const COLUMNS: &str = "id, kind, scope_id, title, amount, currency, percentage, payload, status, requested_by, \
     created_at, expires_at, policy, confirmed_at, confirmed_by, bypassed_by, executed_by, executed_at, \
-    pre_approval_skip_reason, cancel_until, execution_attempts, execution_last_error, execution_response, \
-    cancelled_by, cancelled_at, cancel_reason";
+    pre_approval_skip_reason, cancel_until, execution_attempts, execution_started_at, execution_last_error, \
+    execution_response, execution_response_truncated, cancelled_by, cancelled_at, cancel_reason";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -42,8 +42,10 @@ struct Row {
     pre_approval_skip_reason: Option<String>,
     cancel_until: Option<DateTime<Utc>>,
     execution_attempts: Option<i32>,
+    execution_started_at: Option<DateTime<Utc>>,
     execution_last_error: Option<String>,
     execution_response: Option<String>,
+    execution_response_truncated: Option<bool>,
     cancelled_by: Option<Uuid>,
     cancelled_at: Option<DateTime<Utc>>,
     cancel_reason: Option<String>,
@@ -83,8 +85,10 @@ impl Row {
             cancel_until: self.cancel_until,
             execution: self.execution_attempts.map(|attempts| Execution {
                 attempts: attempts.max(0) as u32,
+                started_at: self.execution_started_at,
                 last_error: self.execution_last_error,
                 response: self.execution_response,
+                response_truncated: self.execution_response_truncated.unwrap_or(false),
             }),
             cancelled_by: self.cancelled_by,
             cancelled_at: self.cancelled_at,
@@ -102,7 +106,7 @@ pub async fn insert(conn: ConnRef<'_>, held: &Held, idempotency: Option<(&str, &
     let (key, hash) = idempotency.unzip();
     let policy = serde_json::to_string(&held.policy).map_err(RpcError::internal)?;
     let payload = serde_json::to_string(&r.payload).map_err(RpcError::internal)?;
-    let placeholders: Vec<String> = (1..=28).map(|i| format!("${i}")).collect();
+    let placeholders: Vec<String> = (1..=30).map(|i| format!("${i}")).collect();
     let sql =
         format!("INSERT INTO requests ({COLUMNS}, idempotency_key, params_hash) VALUES ({})", placeholders.join(", "));
     let execution = r.execution.as_ref();
@@ -112,8 +116,9 @@ pub async fn insert(conn: ConnRef<'_>, held: &Held, idempotency: Option<(&str, &
         .bind(&payload).bind(r.status.as_str()).bind(r.requested_by).bind(r.created_at).bind(r.expires_at)
         .bind(&policy).bind(r.confirmed_at).bind(r.confirmed_by).bind(r.bypassed_by).bind(r.executed_by)
         .bind(r.executed_at).bind(&r.pre_approval_skip_reason).bind(r.cancel_until)
-        .bind(execution.map(|e| e.attempts as i32)).bind(execution.and_then(|e| e.last_error.clone()))
-        .bind(execution.and_then(|e| e.response.clone()))
+        .bind(execution.map(|e| e.attempts as i32)).bind(execution.and_then(|e| e.started_at))
+        .bind(execution.and_then(|e| e.last_error.clone())).bind(execution.and_then(|e| e.response.clone()))
+        .bind(execution.map(|e| e.response_truncated))
         .bind(r.cancelled_by).bind(r.cancelled_at).bind(&r.cancel_reason)
         .bind(key).bind(hash)
         .execute(&mut *c).await.map(|_| ()))?;
@@ -126,13 +131,15 @@ pub async fn save(conn: ConnRef<'_>, request: &Request) -> RpcResult<()> {
     let execution = r.execution.as_ref();
     let sql = "UPDATE requests SET status = $2, confirmed_at = $3, confirmed_by = $4, bypassed_by = $5, \
                executed_by = $6, executed_at = $7, pre_approval_skip_reason = $8, cancel_until = $9, \
-               execution_attempts = $10, execution_last_error = $11, execution_response = $12, \
-               cancelled_by = $13, cancelled_at = $14, cancel_reason = $15 WHERE id = $1";
+               execution_attempts = $10, execution_started_at = $11, execution_last_error = $12, \
+               execution_response = $13, execution_response_truncated = $14, \
+               cancelled_by = $15, cancelled_at = $16, cancel_reason = $17 WHERE id = $1";
     on_conn!(conn, c => sqlx::query(sql)
         .bind(r.id).bind(r.status.as_str()).bind(r.confirmed_at).bind(r.confirmed_by).bind(r.bypassed_by)
         .bind(r.executed_by).bind(r.executed_at).bind(&r.pre_approval_skip_reason).bind(r.cancel_until)
-        .bind(execution.map(|e| e.attempts as i32)).bind(execution.and_then(|e| e.last_error.clone()))
-        .bind(execution.and_then(|e| e.response.clone()))
+        .bind(execution.map(|e| e.attempts as i32)).bind(execution.and_then(|e| e.started_at))
+        .bind(execution.and_then(|e| e.last_error.clone())).bind(execution.and_then(|e| e.response.clone()))
+        .bind(execution.map(|e| e.response_truncated))
         .bind(r.cancelled_by).bind(r.cancelled_at).bind(&r.cancel_reason)
         .execute(&mut *c).await.map(|_| ()))?;
     Ok(())
@@ -300,4 +307,17 @@ pub async fn due(conn: ConnRef<'_>, now: DateTime<Utc>, limit: i64) -> RpcResult
         "SELECT id FROM requests WHERE status IN ('awaiting_confirmation', 'pending_approval') \
          AND expires_at <= $1 ORDER BY id LIMIT $2")
         .bind(now).bind(limit).fetch_all(&mut *c).await)?)
+}
+
+/// Up to `limit` requests still executing whose delivery began before `began_before`,
+/// oldest delivery first: their id, kind and when it began.
+pub async fn executing(
+    conn: ConnRef<'_>,
+    began_before: DateTime<Utc>,
+    limit: i64,
+) -> RpcResult<Vec<(Uuid, String, Option<DateTime<Utc>>)>> {
+    Ok(on_conn!(conn, c => sqlx::query_as(
+        "SELECT id, kind, execution_started_at FROM requests WHERE status = 'executing' \
+         AND (execution_started_at IS NULL OR execution_started_at < $1) ORDER BY execution_started_at, id LIMIT $2")
+        .bind(began_before).bind(limit).fetch_all(&mut *c).await)?)
 }

@@ -63,27 +63,7 @@ impl TestServer {
 
     /// Signs in; panics when that fails.
     pub async fn login(&self, username: &str, password: &str) -> Client {
-        let response = self
-            .http
-            .post(format!("{}/rpc", self.base))
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "account_login",
-                          "params": {"username": username, "password": password}}))
-            .send()
-            .await
-            .unwrap();
-        let cookie = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| v.split(';').next().filter(|c| c.starts_with("countersign_session=") && c.len() > 20))
-            .map(str::to_owned);
-        let body: Value = response.json().await.unwrap();
-        let cookie = cookie.unwrap_or_else(|| panic!("login of {username} set no cookie: {body}"));
-        let mut client = self.anonymous();
-        client.auth = Auth::Cookie(cookie);
-        client.account_id = body["result"]["account"]["id"].as_str().map(str::to_owned);
-        client
+        login_at(self.anonymous(), username, password).await
     }
 
     /// Creates an account through `admin` and signs it in.
@@ -196,4 +176,27 @@ impl TestServer {
     pub async fn sweep_requests(&self) -> usize {
         countersign::requests::expiry::sweep(&self.env).await.unwrap()
     }
+}
+
+/// Signs in as `username` on the server `anonymous` calls; panics when that fails.
+pub async fn login_at(anonymous: Client, username: &str, password: &str) -> Client {
+    let response = anonymous
+        .http
+        .post(format!("{}/rpc", anonymous.base))
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "account_login",
+                      "params": {"username": username, "password": password}}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.split(';').next().filter(|c| c.starts_with("countersign_session=") && c.len() > 20))
+        .map(str::to_owned);
+    let body: Value = response.json().await.unwrap();
+    let cookie = cookie.unwrap_or_else(|| panic!("login of {username} set no cookie: {body}"));
+    let account_id = body["result"]["account"]["id"].as_str().map(str::to_owned);
+    Client { auth: Auth::Cookie(cookie), account_id, ..anonymous }
 }

@@ -11,6 +11,7 @@ pub mod identity;
 pub mod notices;
 pub mod party;
 pub mod pg;
+pub mod receiver;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
