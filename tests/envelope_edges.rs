@@ -193,7 +193,7 @@ async fn an_over_long_get_is_answered_in_json_rpc(backend: Backend) {
     let Some(server) = start(backend).await else { return };
     let max = countersign::transport::http::MAX_URI_BYTES;
     let target = |len: usize| {
-        let head = "/rpc/test_echo?id=1&params=%7B%22text%22%3A%22hi%22%7D&pad=";
+        let head = "/rpc/test_echo?params=%7B%22text%22%3A%22hi%22%7D&id=pad";
         format!("{head}{}", "x".repeat(len - head.len()))
     };
     let (status, _, body) = server.get(&target(max)).await;

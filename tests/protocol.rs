@@ -164,4 +164,10 @@ async fn get_malformed_queries(backend: Backend) {
     assert_eq!(body["error"]["data"]["issues"][0]["path"], "/text");
     let (status, _, body) = server.get("/rpc/test_private?params=%5B1%5D&id=1").await;
     assert_eq!(status, 401, "authentication is checked before params: {body}");
+    // A filter written as a query key is not silently dropped.
+    let (status, _, body) = server.get("/rpc/notifications_list?after=1&id=1").await;
+    assert_eq!(status, 400);
+    assert_error(&body, -32600, "unknown_query_key");
+    assert_eq!(body["error"]["data"]["key"], "after");
+    assert!(body["error"]["message"].as_str().unwrap().contains("`params`"), "{body}");
 }

@@ -154,15 +154,24 @@ struct Query {
     id: Value,
 }
 
-/// Reads `params` and `id` off a query; other names are ignored. Either given twice is
-/// `invalid_request/duplicate_key`, for the same reason as a key repeated in a body.
+/// Reads `params` and `id` off a query. Either given twice is
+/// `invalid_request/duplicate_key`, for the same reason as a key repeated in a body; any
+/// other name is `invalid_request/unknown_query_key`, so that `?after=1` is not silently
+/// answered as if it were a filter.
 fn read_query(query: &str) -> Result<Query, RpcError> {
     let (mut params, mut id) = (None, None);
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         let slot = match key.as_ref() {
             "params" => &mut params,
             "id" => &mut id,
-            _ => continue,
+            _ => {
+                return Err(RpcError::invalid_request("unknown_query_key")
+                    .message(format!(
+                        "A GET call's query takes only `params` (a URL-encoded JSON object) and `id`; \
+                         put `{key}` inside `params`."
+                    ))
+                    .with("key", key.into_owned()));
+            }
         };
         if slot.replace(value.into_owned()).is_some() {
             return Err(json::duplicate_key(key));
@@ -220,8 +229,11 @@ mod tests {
 
     #[test]
     fn a_query_names_params_and_id_once() {
-        let query = read_query("id=7&params=%7B%7D&other=1&other=2").unwrap();
+        let query = read_query("id=7&params=%7B%7D").unwrap();
         assert_eq!((query.params.as_deref(), query.id), (Some("{}"), json!(7)));
+        let error = read_query("id=7&after=1").err().unwrap();
+        assert_eq!(error.reason, "unknown_query_key");
+        assert_eq!(error.data_field("key"), Some(&json!("after")));
         for twice in ["id=1&id=2", "params=%7B%7D&params=%7B%7D", "id=1&%69d=2"] {
             let error = read_query(twice).err().expect(twice);
             assert_eq!(error.reason, "duplicate_key", "{twice}");
