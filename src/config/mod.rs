@@ -60,7 +60,11 @@ pub struct OffersConfig {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub database_url: String,
+    /// Empty until resolved: then the configured one, or `http://127.0.0.1:<listen port>`.
+    #[serde(default)]
     pub public_origin: String,
+    /// Other origins a browser page may call from with the session cookie (CORS, CSRF).
+    pub allowed_origins: Vec<String>,
     pub shutdown_grace_s: u64,
     pub housekeeping_interval_s: u64,
     /// Open connections (WebSockets included), in all and from one IP.
@@ -156,6 +160,33 @@ pub enum ConfigError {
     Key { file: String, key: String, reason: String },
 }
 
+impl ServerConfig {
+    /// Without a configured public origin, the one the listen port gives, with its
+    /// `localhost` twin allowed too (a browser may name either).
+    fn resolve_origins(&mut self) {
+        if !self.public_origin.is_empty() {
+            return;
+        }
+        let port = self.listen.port();
+        self.public_origin = format!("http://127.0.0.1:{port}");
+        let twin = format!("http://localhost:{port}");
+        if !self.allowed_origins.contains(&twin) {
+            self.allowed_origins.push(twin);
+        }
+    }
+
+    /// Every origin whose pages may call with the session cookie: the public one first.
+    pub fn trusted_origins(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(&self.public_origin).chain(&self.allowed_origins).map(|o| o.trim_end_matches('/'))
+    }
+
+    /// Whether `origin` is one of [`ServerConfig::trusted_origins`].
+    pub fn trusts(&self, origin: &str) -> bool {
+        let origin = origin.trim_end_matches('/');
+        self.trusted_origins().any(|trusted| trusted == origin)
+    }
+}
+
 impl Config {
     /// The embedded default, with no file and no overrides.
     pub fn embedded() -> Config {
@@ -196,6 +227,7 @@ impl Config {
         if let Some(origin) = &overrides.public_origin {
             config.server.public_origin = origin.clone();
         }
+        config.server.resolve_origins();
         config.validate().map_err(|(key, reason)| ConfigError::Key { file: source.to_owned(), key, reason })?;
         Ok(config)
     }
@@ -205,13 +237,15 @@ impl Config {
         if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
             return Err(("server.database_url".into(), "must start with sqlite: or postgres:".into()));
         }
-        let origin = self.server.public_origin.as_str();
-        let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
-        if rest.is_none_or(|host| host.is_empty() || host.contains('/')) {
-            return Err((
-                "server.public_origin".into(),
-                "must be an origin such as https://example.com (scheme and host, no path)".into(),
-            ));
+        let origins = std::iter::once(("server.public_origin".to_owned(), &self.server.public_origin));
+        let allowed = self.server.allowed_origins.iter().enumerate();
+        for (key, origin) in origins.chain(allowed.map(|(i, o)| (format!("server.allowed_origins[{i}]"), o))) {
+            let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+            if rest.is_none_or(|host| host.is_empty() || host.contains('/')) {
+                let reason =
+                    format!("{origin:?} must be an origin such as https://example.com (scheme and host, no path)");
+                return Err((key, reason));
+            }
         }
         let login = &self.auth.login_limits;
         for (key, value) in [
@@ -334,6 +368,27 @@ mod tests {
         let overrides = Overrides { listen: Some("127.0.0.1:1".parse().unwrap()), ..Default::default() };
         let config = Config::load(Some(&path), &overrides).unwrap();
         assert_eq!(config.server.listen.port(), 1);
+    }
+
+    #[test]
+    fn origins_follow_the_listen_port_unless_configured() {
+        let overrides = Overrides { listen: Some("0.0.0.0:9999".parse().unwrap()), ..Default::default() };
+        let derived = Config::load(None, &overrides).unwrap();
+        assert_eq!(derived.server.public_origin, "http://127.0.0.1:9999");
+        assert!(derived.server.trusts("http://localhost:9999") && derived.server.trusts("http://127.0.0.1:9999/"));
+        assert!(!derived.server.trusts("http://localhost:8080"));
+        let config = load_text(
+            "[server]\npublic_origin = \"https://cs.example\"\nallowed_origins = [\"http://localhost:5173\"]\n",
+        );
+        let server = config.unwrap().server;
+        let trusted: Vec<&str> = server.trusted_origins().collect();
+        assert_eq!(
+            trusted,
+            ["https://cs.example", "http://localhost:5173"],
+            "no localhost twin of a configured origin"
+        );
+        let err = load_text("[server]\nallowed_origins = [\"http://localhost:5173/app\"]\n").unwrap_err().to_string();
+        assert!(err.contains("server.allowed_origins[0]"), "{err}");
     }
 
     #[test]

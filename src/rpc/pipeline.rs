@@ -250,15 +250,21 @@ fn authorize(api: &Api, spec: &ActionSpec, principal: Option<&Principal>, caller
 /// an account of its choosing; scripts send no Origin. Bearer tokens are never sent
 /// implicitly.
 pub fn check_origin(config: &Config, caller: &Caller, principal: Option<&Principal>) -> RpcResult<()> {
-    let ours = config.server.public_origin.trim_end_matches('/');
-    let from_us = caller.origin.as_deref().map(|o| o.trim_end_matches('/')) == Some(ours);
+    let from_us = caller.origin.as_deref().is_some_and(|origin| config.server.trusts(origin));
     let refused = match (principal, &caller.credentials) {
         (None, _) => caller.origin.is_some() && !from_us,
         (Some(_), Credentials::Session(_)) => !from_us,
         (Some(_), _) => false,
     };
     if refused {
-        return Err(RpcError::forbidden("csrf").message("Cross-site request refused: the Origin is not ours."));
+        let trusted: Vec<&str> = config.server.trusted_origins().collect();
+        let came_from = caller.origin.as_deref().map_or("no Origin header".to_owned(), |o| format!("Origin {o}"));
+        return Err(RpcError::forbidden("csrf").message(format!(
+            "Cross-site request refused: with a session cookie this server accepts calls from {} only, \
+             and this one came with {came_from}. A page on another origin must be listed in \
+             server.allowed_origins; a script should use a bearer token.",
+            trusted.join(", ")
+        )));
     }
     Ok(())
 }

@@ -15,6 +15,10 @@
 //! no cache or proxy keeps them). Only hyper's own refusals of a malformed request, sent
 //! before the router runs, go without.
 //!
+//! Pages on the trusted origins (`server.public_origin` and `server.allowed_origins`) may
+//! call across origins: preflights are answered and answers carry `Access-Control-*` with
+//! credentials allowed (the CSRF rule in `rpc::pipeline` accepts exactly the same origins).
+//!
 //! They know nothing of domains; everything about a call is decided in `rpc::pipeline`.
 //! Their shared state is the [`Api`] being served.
 
@@ -25,16 +29,21 @@ pub mod request;
 pub mod ws;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::http::HeaderValue;
-use axum::http::header::{CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, X_CONTENT_TYPE_OPTIONS};
+use axum::http::{HeaderValue, Method};
 use axum::routing::{get, post};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::config::ServerConfig;
 
 use crate::rpc::Api;
 
 pub fn router(api: Arc<Api>) -> Router {
+    let cors = cors(&api.env.config.server);
     Router::new()
         .route("/rpc", post(http::post_rpc))
         .route("/rpc/{method}", get(http::get_rpc))
@@ -45,4 +54,18 @@ pub fn router(api: Arc<Api>) -> Router {
         .with_state(api)
         .layer(SetResponseHeaderLayer::overriding(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(cors)
+}
+
+/// CORS for the trusted origins, cookies included; nothing for any other origin, whose
+/// preflight is answered without an `Access-Control-Allow-Origin` (the browser stops there).
+fn cors(server: &ServerConfig) -> CorsLayer {
+    let origins = server.trusted_origins().filter_map(|origin| HeaderValue::from_str(origin).ok());
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([CONTENT_TYPE, AUTHORIZATION])
+        .expose_headers([RETRY_AFTER])
+        .max_age(Duration::from_secs(600))
 }
