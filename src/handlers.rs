@@ -10,6 +10,7 @@ pub fn all() -> Vec<Box<dyn Handler>> {
     all.push(Box::new(audit::List));
     all.push(Box::new(audit::Verify));
     all.push(Box::new(notifications::Subscribe));
+    all.push(Box::new(notifications::Unsubscribe));
     all.push(Box::new(notifications::List));
     all.push(Box::new(permits::actions::RoleListAction));
     all.push(Box::new(permits::actions::PermissionCheck));

@@ -24,13 +24,24 @@ pub const CLOSE_REVOKED: u16 = 4001;
 /// Close code for a socket that fell too far behind and must resume (`resync_required`).
 pub const CLOSE_RESYNC: u16 = 4002;
 
+/// Where an account's stream stood when its socket fell behind: its oldest kept `seq` and
+/// its head (`None`: none kept, or unknown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResyncPoint {
+    pub oldest_seq: Option<i64>,
+    pub head_seq: Option<i64>,
+}
+
 /// One socket's outbound side, as handlers and subscriptions see it. Clones share it.
 #[derive(Debug, Clone)]
 pub struct SocketLink {
     queue: mpsc::Sender<String>,
     resync: CancellationToken,
+    /// Where the stream stood when the resync was asked for: (oldest kept seq, head seq).
+    resync_point: Arc<Mutex<Option<ResyncPoint>>>,
     closed: CancellationToken,
-    subscriptions: Arc<Mutex<Vec<String>>>,
+    /// Each subscription's id and the token that ends it (a child of `closed`).
+    subscriptions: Arc<Mutex<Vec<(String, CancellationToken)>>>,
 }
 
 impl SocketLink {
@@ -39,6 +50,7 @@ impl SocketLink {
         SocketLink {
             queue,
             resync: CancellationToken::new(),
+            resync_point: Arc::default(),
             closed: CancellationToken::new(),
             subscriptions: Arc::default(),
         }
@@ -50,9 +62,16 @@ impl SocketLink {
         self.queue.send_timeout(text, patience).await.is_ok()
     }
 
-    /// Asks the socket to send `resync_required` and close (its client fell behind).
-    pub fn request_resync(&self) {
+    /// Asks the socket to send `resync_required` and close (its client fell behind), with
+    /// where the stream stands.
+    pub fn request_resync(&self, at: ResyncPoint) {
+        self.resync_point.lock().expect("resync lock").get_or_insert(at);
         self.resync.cancel();
+    }
+
+    /// Where the stream stood when a resync was asked for.
+    pub fn resync_point(&self) -> ResyncPoint {
+        self.resync_point.lock().expect("resync lock").unwrap_or_default()
     }
 
     /// Resolves once a resync was requested.
@@ -70,19 +89,29 @@ impl SocketLink {
         self.closed.cancelled().await
     }
 
-    /// Adds a subscription; `false` when the socket holds `max` already.
-    pub fn add_subscription(&self, id: String, max: usize) -> bool {
+    /// Adds a subscription; the token that ends it (when it is removed or the socket
+    /// closes), or `None` when the socket holds `max` already.
+    pub fn add_subscription(&self, id: String, max: usize) -> Option<CancellationToken> {
         let mut subscriptions = self.subscriptions.lock().expect("subscriptions lock");
         if subscriptions.len() >= max {
-            return false;
+            return None;
         }
-        subscriptions.push(id);
+        let ends = self.closed.child_token();
+        subscriptions.push((id, ends.clone()));
+        Some(ends)
+    }
+
+    /// Ends and forgets subscription `id`; `false` when this socket has none by that id.
+    pub fn remove_subscription(&self, id: &str) -> bool {
+        let mut subscriptions = self.subscriptions.lock().expect("subscriptions lock");
+        let Some(at) = subscriptions.iter().position(|(held, _)| held == id) else { return false };
+        subscriptions.remove(at).1.cancel();
         true
     }
 
-    /// The ids of the subscriptions opened on this socket.
+    /// The ids of the subscriptions open on this socket.
     pub fn subscriptions(&self) -> Vec<String> {
-        self.subscriptions.lock().expect("subscriptions lock").clone()
+        self.subscriptions.lock().expect("subscriptions lock").iter().map(|(id, _)| id.clone()).collect()
     }
 }
 

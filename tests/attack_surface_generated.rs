@@ -71,6 +71,7 @@ const EXPOSURE: &[(&str, Expect, Effect)] = &[
     ("audit_verify", Expect::Admin, Effect::Read),
     // notifications.toml
     ("notifications_subscribe", Expect::Account, Effect::Read),
+    ("notifications_unsubscribe", Expect::Account, Effect::Read),
     ("notifications_list", Expect::Account, Effect::Read),
     // permits.toml
     ("role_list", Expect::Account, Effect::Read),

@@ -26,6 +26,7 @@ backend_tests!(
     a_slow_socket_is_told_to_resync_and_others_are_unaffected,
     a_silent_socket_is_closed_and_a_live_one_kept,
     retention_prunes_and_tells_resumers_to_resync,
+    unsubscribe_ends_one_subscription_of_its_socket,
 );
 
 /// Appends `count` notifications to `account`'s stream through the test double.
@@ -300,6 +301,8 @@ async fn a_slow_socket_is_told_to_resync_and_others_are_unaffected(backend: Back
                 let result = &message["params"]["result"];
                 assert_eq!(message["params"]["subscription"], slow_sub.as_str());
                 if result["type"] == "resync_required" {
+                    assert_eq!(result["oldest_seq"], 1, "nothing was pruned: {result}");
+                    assert!(result["head_seq"].as_i64().unwrap() > last_seq, "{result}");
                     break;
                 }
                 assert_eq!(result["seq"], last_seq + 1, "in order until the resync");
@@ -369,14 +372,48 @@ async fn retention_prunes_and_tells_resumers_to_resync(backend: Backend) {
     // Resuming from before the pruned rows: told to resync, then given what is kept.
     let mut ws = ann.ws().await.unwrap();
     let sub = subscribe(&mut ws, Some(1)).await;
-    assert_eq!(next_push(&mut ws, &sub).await, json!({"type": "resync_required"}));
+    let resync = json!({"type": "resync_required", "oldest_seq": 4, "head_seq": 4});
+    assert_eq!(next_push(&mut ws, &sub).await, resync, "where to restart");
     assert_eq!(next_push(&mut ws, &sub).await["seq"], 4);
     // Resuming from a seq nobody ever had: the same.
     let mut ws = ann.ws().await.unwrap();
     let sub = subscribe(&mut ws, Some(99)).await;
-    assert_eq!(next_push(&mut ws, &sub).await, json!({"type": "resync_required"}));
+    assert_eq!(next_push(&mut ws, &sub).await, resync);
     // Resuming from a kept seq: no resync.
     let mut ws = ann.ws().await.unwrap();
     let sub = subscribe(&mut ws, Some(3)).await;
     assert_eq!(next_push(&mut ws, &sub).await["seq"], 4);
+}
+
+/// `notifications_unsubscribe` ends one subscription of its socket: the other goes on, the
+/// slot is free again, and an id the socket does not hold (ended, or another socket's) is
+/// `not_found`; over HTTP it is `websocket_only`.
+async fn unsubscribe_ends_one_subscription_of_its_socket(backend: Backend) {
+    let tweak = |c: &mut countersign::config::Config| c.websocket.max_subscriptions_per_socket = 2;
+    let Some(server) = start_with(backend, tweak).await else { return };
+    let (ann, ann_id) = signed_in(&server).await;
+    let mut ws = ann.ws().await.unwrap();
+    let (first, second) = (subscribe(&mut ws, None).await, subscribe(&mut ws, None).await);
+    assert_error(&ws.call(1, "notifications_subscribe", json!({})).await, -32004, "too_many_subscriptions");
+    assert_eq!(ws.call(2, "notifications_unsubscribe", json!({"subscription": first})).await["result"], true);
+    produce(&server, &ann_id, 1).await;
+    assert_eq!(next_push(&mut ws, &second).await["seq"], 1);
+    let quiet = tokio::time::timeout(Duration::from_millis(300), ws.next_json()).await;
+    assert!(quiet.is_err(), "nothing more comes for the ended subscription: {quiet:?}");
+    let again = ws.call(3, "notifications_unsubscribe", json!({"subscription": first})).await;
+    assert_error(&again, -32003, "not_found");
+    let third = subscribe(&mut ws, Some(0)).await;
+    assert_eq!(next_push(&mut ws, &third).await["seq"], 1, "the freed slot takes a new subscription");
+
+    let mut other = ann.ws().await.unwrap();
+    assert_error(
+        &other.call(1, "notifications_unsubscribe", json!({"subscription": second})).await,
+        -32003,
+        "not_found",
+    );
+    assert_error(
+        &ann.call("notifications_unsubscribe", json!({"subscription": second})).await,
+        -32600,
+        "websocket_only",
+    );
 }

@@ -1,6 +1,6 @@
 //! The notification methods (docs/protocol.md §8): `notifications_subscribe` (WebSocket
-//! only), which starts a [`subscription`] task on the caller's socket, and
-//! `notifications_list` (polling). Writing and waking are `notify/`'s.
+//! only), which starts a [`subscription`] task on the caller's socket,
+//! `notifications_unsubscribe`, which ends one, and `notifications_list` (polling). Writing and waking are `notify/`'s.
 
 pub mod subscription;
 
@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::call::{Action, Ctx};
 use crate::error::{RpcError, RpcResult};
-use crate::notify::{Notification, after, head};
+use crate::notify::{Notification, ResyncRequired, after, head};
 use subscription::Start;
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -36,25 +36,54 @@ impl Action for Subscribe {
         };
         let (head_seq, pruned_through) = head(ctx.conn().await?, account_id).await?;
         // An `after` beyond the head comes from a stream that is gone: start over, told so.
-        let (after, resync_first) = match p.after {
+        let (after, resync) = match p.after {
             None => (head_seq, false),
             Some(after) if after > head_seq => (head_seq, true),
             Some(after) => (after, after < pruned_through),
         };
+        let resync_first = resync.then(|| ResyncRequired::at(head_seq, pruned_through));
         let id = Uuid::now_v7().simple().to_string();
         let max = ctx.env().config.websocket.max_subscriptions_per_socket;
-        if !link.add_subscription(id.clone(), max) {
+        let Some(ends) = link.add_subscription(id.clone(), max) else {
             return Err(RpcError::conflict("too_many_subscriptions")
                 .message("This socket holds as many subscriptions as it may; one is enough per stream.")
                 .with("max", max));
-        }
+        };
         let env = ctx.shared_env();
-        let start = Start { account_id, after, resync_first };
+        let start = Start { account_id, after, resync_first, ends };
         let sub_id = id.clone();
         ctx.after_answer(move || {
             tokio::spawn(subscription::run(env, sub_id, start, link));
         });
         Ok(id)
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnsubscribeParams {
+    /// The id `notifications_subscribe` answered, on this socket.
+    #[schemars(length(min = 1, max = 64))]
+    pub subscription: String,
+}
+
+pub struct Unsubscribe;
+
+impl Action for Unsubscribe {
+    const METHOD: &'static str = "notifications_unsubscribe";
+    type Params = UnsubscribeParams;
+    type Output = bool;
+
+    /// Ends a subscription of this socket: nothing more is pushed for it once the answer
+    /// is sent (a push already queued before the answer may precede it).
+    async fn run(&self, ctx: &mut Ctx, p: UnsubscribeParams) -> RpcResult<bool> {
+        let Some(link) = ctx.caller.socket.as_ref() else {
+            return Err(RpcError::invalid_request("websocket_only").message("Subscriptions live on a WebSocket."));
+        };
+        if !link.remove_subscription(&p.subscription) {
+            return Err(RpcError::not_found().message("This socket has no subscription with that id."));
+        }
+        Ok(true)
     }
 }
 

@@ -8,11 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::call::Env;
 use crate::notify::feed::PAGE;
-use crate::notify::{ResyncRequired, envelope};
+use crate::notify::{ResyncRequired, envelope, head};
 use crate::sockets::SocketLink;
 
 /// Where a subscription starts.
@@ -20,17 +21,21 @@ pub struct Start {
     pub account_id: Uuid,
     /// The last `seq` the client has; rows after it are sent.
     pub after: i64,
-    /// Send `resync_required` first: rows the client wanted are gone (pruned, or its
+    /// Send this `resync_required` first: rows the client wanted are gone (pruned, or its
     /// `seq` is from a stream that no longer exists).
-    pub resync_first: bool,
+    pub resync_first: Option<ResyncRequired>,
+    /// Cancelled when the subscription ends (unsubscribed, or the socket closed).
+    pub ends: CancellationToken,
 }
 
 /// Runs the subscription until its socket closes or falls behind.
 pub async fn run(env: Arc<Env>, id: String, start: Start, link: SocketLink) {
     let (mut wake, feed) = env.hub.watch(start.account_id);
     let patience = Duration::from_secs(env.config.websocket.slow_client_timeout_s);
-    if start.resync_first && !link.push(envelope(Some(&id), &ResyncRequired {}), patience).await {
-        link.request_resync();
+    if let Some(resync) = &start.resync_first
+        && !link.push(envelope(Some(&id), resync), patience).await
+    {
+        link.request_resync(resync.into());
         return;
     }
     let mut last = start.after;
@@ -43,7 +48,7 @@ pub async fn run(env: Arc<Env>, id: String, start: Start, link: SocketLink) {
                 Err(e) => {
                     tracing::warn!(error = %e, subscription = %id, "cannot read notifications; retrying in 1 s");
                     tokio::select! {
-                        _ = link.closed() => return,
+                        _ = start.ends.cancelled() => return,
                         _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
                     }
                 }
@@ -51,8 +56,11 @@ pub async fn run(env: Arc<Env>, id: String, start: Start, link: SocketLink) {
             let full = rows.len() == PAGE;
             for row in rows {
                 let seq = row.seq;
+                if start.ends.is_cancelled() {
+                    return;
+                }
                 if !link.push(envelope(Some(&id), &*row), patience).await {
-                    link.request_resync();
+                    fell_behind(&env, start.account_id, &link).await;
                     return;
                 }
                 env.metrics.notification_sent();
@@ -64,7 +72,18 @@ pub async fn run(env: Arc<Env>, id: String, start: Start, link: SocketLink) {
         }
         tokio::select! {
             changed = wake.changed() => if changed.is_err() { return },
-            _ = link.closed() => return,
+            _ = start.ends.cancelled() => return,
         }
     }
+}
+
+/// Asks the socket to resync, telling where the stream stands (both `None` when the
+/// database does not answer).
+async fn fell_behind(env: &Env, account_id: Uuid, link: &SocketLink) {
+    let point = match env.db.read().await {
+        Ok(mut conn) => head(conn.conn(), account_id).await.ok(),
+        Err(_) => None,
+    };
+    let resync = point.map_or_else(ResyncRequired::default, |(head_seq, pruned)| ResyncRequired::at(head_seq, pruned));
+    link.request_resync((&resync).into());
 }

@@ -29,6 +29,7 @@ use uuid::Uuid;
 use crate::db::ConnRef;
 use crate::error::RpcResult;
 use crate::on_conn;
+use crate::sockets::ResyncPoint;
 
 /// A notification payload: the `data` of a stream row whose `type` is `KIND`. Its doc
 /// comment is the type's description in the OpenRPC document.
@@ -37,17 +38,59 @@ pub trait Notice: Serialize + JsonSchema {
 }
 
 /// Pushed to every subscription of a socket whose client fell behind, which then closes
-/// with code 4002: resubscribe with `after` = the last `seq` you handled. Also the first
-/// push of a subscription whose `after` is no longer kept (pruned, or from a stream that
-/// never had it).
+/// with code 4002: resubscribe with `after` = the last `seq` you handled (rows up to
+/// `oldest_seq - 1` are gone: refetch state first if yours is older). Also the first push
+/// of a subscription whose `after` is no longer kept (pruned, or from a stream that never
+/// had it): refetch state; the subscription goes on from there.
 #[derive(Debug, Default, Serialize, JsonSchema)]
 #[serde(tag = "type", rename = "resync_required")]
-#[schemars(rename = "ResyncRequired")]
-#[schemars(extend("properties" = { "type": { "const": "resync_required" } }, "required" = ["type"]))]
-pub struct ResyncRequired {}
+#[schemars(rename = "ResyncRequired", transform = resync_required_schema)]
+pub struct ResyncRequired {
+    /// The oldest `seq` still kept (`null` when none is, or it could not be read):
+    /// resuming with `after` at or above `oldest_seq - 1` misses nothing.
+    pub oldest_seq: Option<i64>,
+    /// The newest `seq` of the stream (0 when it is empty; `null` when the database could
+    /// not be read at that moment).
+    pub head_seq: Option<i64>,
+}
+
+impl From<ResyncPoint> for ResyncRequired {
+    fn from(at: ResyncPoint) -> ResyncRequired {
+        ResyncRequired { oldest_seq: at.oldest_seq, head_seq: at.head_seq }
+    }
+}
+
+impl From<&ResyncRequired> for ResyncPoint {
+    fn from(resync: &ResyncRequired) -> ResyncPoint {
+        ResyncPoint { oldest_seq: resync.oldest_seq, head_seq: resync.head_seq }
+    }
+}
+
+/// Adds the `type` tag serde writes (`#[serde(tag)]`) to a socket message's schema.
+fn tagged(schema: &mut schemars::Schema, tag: &str) {
+    let object = schema.ensure_object();
+    if let Some(properties) = object.entry("properties").or_insert_with(|| json!({})).as_object_mut() {
+        properties.insert("type".into(), json!({ "const": tag }));
+    }
+    if let Some(required) = object.entry("required").or_insert_with(|| json!([])).as_array_mut() {
+        required.insert(0, json!("type"));
+    }
+}
+
+fn resync_required_schema(schema: &mut schemars::Schema) {
+    tagged(schema, ResyncRequired::TYPE);
+}
 
 impl ResyncRequired {
     pub const TYPE: &'static str = "resync_required";
+
+    /// Where a stream stands, from its head and how far it was pruned ([`head`]).
+    pub fn at(head_seq: i64, pruned_through: i64) -> ResyncRequired {
+        ResyncRequired {
+            oldest_seq: (head_seq > pruned_through).then_some(pruned_through + 1),
+            head_seq: Some(head_seq),
+        }
+    }
 }
 
 /// Pushed to every subscription of a socket whose session or API token was revoked
@@ -55,9 +98,12 @@ impl ResyncRequired {
 /// 4001.
 #[derive(Debug, Default, Serialize, JsonSchema)]
 #[serde(tag = "type", rename = "session_revoked")]
-#[schemars(rename = "SessionRevoked")]
-#[schemars(extend("properties" = { "type": { "const": "session_revoked" } }, "required" = ["type"]))]
+#[schemars(rename = "SessionRevoked", transform = session_revoked_schema)]
 pub struct SessionRevoked {}
+
+fn session_revoked_schema(schema: &mut schemars::Schema) {
+    tagged(schema, SessionRevoked::TYPE);
+}
 
 impl SessionRevoked {
     pub const TYPE: &'static str = "session_revoked";

@@ -162,7 +162,8 @@ impl Reader<'_> {
                 Some(code) = revoked(&mut standing.registration) => return self.revoked(code, "credentials revoked"),
                 _ = self.link.resync_requested() => {
                     self.api.env.metrics.socket_resynced();
-                    return Ending::Close(CLOSE_RESYNC, "resync required", pushes(self.link, &ResyncRequired {}));
+                    let resync = ResyncRequired::from(self.link.resync_point());
+                    return Ending::Close(CLOSE_RESYNC, "resync required", pushes(self.link, &resync));
                 }
                 _ = until(standing.recheck_at, &self.api.env.clock, ping.period()) => {
                     match self.recheck(standing.recheck_at).await {
