@@ -23,7 +23,7 @@
 //! - kernel: [`call`] — the environment, the caller, `Ctx`, the `Action` trait;
 //! - services every domain uses: [`authz`] (the authorization engine), [`audit_log`],
 //!   [`notify`], [`sockets`], [`limits`], [`executors`] (signed webhook calls);
-//! - base: [`error`], [`db`], [`clock`], [`config`], [`metrics`], [`money`].
+//! - base: [`error`], [`db`], [`clock`], [`config`], [`metrics`], [`money`], [`logging`].
 //!
 //! No `unsafe` anywhere in the crate: what the fuzz targets exercise is safe Rust, so a
 //! memory error could only come from a dependency (README "Fuzzing").
@@ -44,6 +44,7 @@ pub mod error;
 pub mod executors;
 pub mod handlers;
 pub mod limits;
+pub mod logging;
 pub mod metrics;
 pub mod money;
 pub mod notices;

@@ -157,11 +157,11 @@ enum AuditCommand {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
+        .with_env_filter(countersign::logging::secret_safe(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 // PostgreSQL's notices ("relation already exists, skipping") are not ours to show.
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx::postgres::notice=warn")),
-        )
+        ))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

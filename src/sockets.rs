@@ -42,6 +42,33 @@ pub struct SocketLink {
     closed: CancellationToken,
     /// Each subscription's id and the token that ends it (a child of `closed`).
     subscriptions: Arc<Mutex<Vec<(String, CancellationToken)>>>,
+    /// A socket opened without credentials may get them from its first call
+    /// (`session_authenticate`): open while that call runs, holding what it gave.
+    first_call: Arc<Mutex<FirstCall>>,
+}
+
+#[derive(Debug, Default)]
+struct FirstCall {
+    open: bool,
+    given: Option<Handover>,
+}
+
+/// Credentials a socket's first call proved, handed to the socket to call with from then
+/// on, with the registration that closes it when they are revoked.
+pub struct Handover {
+    /// The token as given (an API token, or a session's secret).
+    pub token: String,
+    /// `true` for an API token, `false` for a session's secret.
+    pub bearer: bool,
+    /// When to look at the credential again (its expiry as seen now).
+    pub recheck_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub registration: Registration,
+}
+
+impl std::fmt::Debug for Handover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Handover(<redacted>)") // the token is a secret
+    }
 }
 
 impl SocketLink {
@@ -53,6 +80,7 @@ impl SocketLink {
             resync_point: Arc::default(),
             closed: CancellationToken::new(),
             subscriptions: Arc::default(),
+            first_call: Arc::default(),
         }
     }
 
@@ -107,6 +135,35 @@ impl SocketLink {
         let Some(at) = subscriptions.iter().position(|(held, _)| held == id) else { return false };
         subscriptions.remove(at).1.cancel();
         true
+    }
+
+    /// Lets the call about to run (the first of a socket without credentials) hand over
+    /// credentials; [`SocketLink::end_first_call`] closes the window again.
+    pub fn begin_first_call(&self) {
+        self.first_call.lock().expect("first call lock").open = true;
+    }
+
+    /// Closes the window of [`SocketLink::begin_first_call`]; what the call handed over.
+    pub fn end_first_call(&self) -> Option<Handover> {
+        let mut first = self.first_call.lock().expect("first call lock");
+        first.open = false;
+        first.given.take()
+    }
+
+    /// Hands credentials to the socket; `Err` (giving them back) unless this is its first
+    /// call and nothing was handed over yet.
+    pub fn hand_over(&self, handover: Handover) -> Result<(), Box<Handover>> {
+        let mut first = self.first_call.lock().expect("first call lock");
+        if !first.open || first.given.is_some() {
+            return Err(Box::new(handover));
+        }
+        first.given = Some(handover);
+        Ok(())
+    }
+
+    /// Whether the call running now is a socket's first, able to hand over credentials.
+    pub fn in_first_call(&self) -> bool {
+        self.first_call.lock().expect("first call lock").open
     }
 
     /// The ids of the subscriptions open on this socket.

@@ -23,7 +23,7 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
     (4, "domains", &["auth", "permits", "offers", "audit", "notifications", "policies", "requests"]),
     (3, "kernel", &["call"]),
     (2, "services", &["authz", "audit_log", "notify", "sockets", "limits", "executors"]),
-    (1, "base", &["error", "db", "clock", "config", "metrics", "money"]),
+    (1, "base", &["error", "db", "clock", "config", "metrics", "money", "logging"]),
 ];
 
 const LIB: &str = "src/lib.rs";

@@ -61,6 +61,7 @@ const EXPOSURE: &[(&str, Expect, Effect)] = &[
     ("account_disable", Expect::Admin, Effect::Write),
     ("account_enable", Expect::Admin, Effect::Write),
     ("whoami", Expect::Account, Effect::Read),
+    ("session_authenticate", Expect::Public, Effect::Read),
     ("session_list", Expect::Account, Effect::Read),
     ("session_revoke", Expect::Account, Effect::Write),
     ("token_create", Expect::Account, Effect::Write),

@@ -25,7 +25,7 @@ pub async fn authenticate(env: &Env, credentials: &Credentials) -> RpcResult<Opt
     let now = env.clock.now();
     match credentials {
         Credentials::None => Ok(None),
-        Credentials::Session(token) => sessions::resolve(env, token, now).await,
+        Credentials::Session(token) | Credentials::SessionSecret(token) => sessions::resolve(env, token, now).await,
         Credentials::Bearer(token) => tokens::resolve(env, token, now).await,
     }
 }

@@ -39,8 +39,11 @@ pub enum Credentials {
     None,
     /// The session cookie's token.
     Session(String),
-    /// An `Authorization: Bearer` API token.
+    /// An `Authorization: Bearer` API token (or one given in a socket's first message).
     Bearer(String),
+    /// A session's secret given explicitly, in a socket's first message: the session, but
+    /// never sent by a browser on its own, so the Origin rule does not apply to it.
+    SessionSecret(String),
 }
 
 impl fmt::Debug for Credentials {
@@ -49,6 +52,7 @@ impl fmt::Debug for Credentials {
             Credentials::None => "None",
             Credentials::Session(_) => "Session(<redacted>)",
             Credentials::Bearer(_) => "Bearer(<redacted>)",
+            Credentials::SessionSecret(_) => "SessionSecret(<redacted>)",
         })
     }
 }

@@ -208,10 +208,12 @@ async fn run_handler(
 
 /// The declaration's `auth`, a token's method list, and the CSRF rule.
 fn authorize(api: &Api, spec: &ActionSpec, principal: Option<&Principal>, caller: &Caller) -> RpcResult<()> {
-    // A bad bearer token always fails (a script should hear its token is dead); a stale
-    // cookie on a public method is ignored (a browser must still reach the login).
-    let bad_bearer = matches!(caller.credentials, Credentials::Bearer(_)) && principal.is_none();
-    if bad_bearer || (spec.auth != Auth::Public && principal.is_none()) {
+    // A bad bearer token (or session secret given in a message) always fails (a script
+    // should hear its token is dead); a stale cookie on a public method is ignored (a
+    // browser must still reach the login).
+    let explicit = matches!(caller.credentials, Credentials::Bearer(_) | Credentials::SessionSecret(_));
+    let bad_explicit = explicit && principal.is_none();
+    if bad_explicit || (spec.auth != Auth::Public && principal.is_none()) {
         return Err(match caller.credentials {
             Credentials::None => RpcError::unauthenticated("no_credentials"),
             _ => RpcError::unauthenticated("invalid_credentials"),

@@ -29,7 +29,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::task::TaskTracker;
 
 use super::request::{MAX_BODY_BYTES, caller_from};
-use crate::call::{Caller, Transport};
+use crate::call::{Caller, Credentials, Transport};
 use crate::clock::Clock;
 use crate::notify::{ResyncRequired, SessionRevoked, envelope};
 use crate::rpc::{Api, envelope as rpc_envelope, pipeline};
@@ -111,7 +111,8 @@ async fn serve(api: Arc<Api>, mut caller: Caller, standing: Standing, socket: We
     caller.socket = Some(link.clone());
     let writer = tokio::spawn(write(sink, queue_rx, ping_rx, last_rx));
     let calls = TaskTracker::new();
-    let reader = Reader { api: &api, caller: &caller, link: &link, queue: &queue_tx, pings: &ping_tx, calls: &calls };
+    let mut reader =
+        Reader { api: &api, caller: caller.clone(), link: &link, queue: &queue_tx, pings: &ping_tx, calls: &calls };
     let ending = reader.read(stream, standing).await;
 
     link.close();
@@ -138,7 +139,8 @@ async fn serve(api: Arc<Api>, mut caller: Caller, standing: Standing, socket: We
 /// What the read loop works with.
 struct Reader<'a> {
     api: &'a Arc<Api>,
-    caller: &'a Caller,
+    /// Whose calls these are: the upgrade's credentials, or those its first call gave.
+    caller: Caller,
     link: &'a SocketLink,
     queue: &'a mpsc::Sender<String>,
     pings: &'a mpsc::Sender<Message>,
@@ -147,13 +149,15 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     /// Reads calls and runs them until the socket must close, and says why.
-    async fn read(&self, mut stream: SplitStream<WebSocket>, mut standing: Standing) -> Ending {
+    async fn read(&mut self, mut stream: SplitStream<WebSocket>, mut standing: Standing) -> Ending {
         let config = &self.api.env.config.websocket;
         let mut ping = tokio::time::interval(Duration::from_secs(config.ping_interval_s));
         ping.reset();
         let idle_timeout = Duration::from_secs(config.idle_timeout_s);
         // A socket without credentials is kept only while it calls: pongs do not count.
-        let anonymous_idle = standing.registration.is_none().then(|| Duration::from_secs(config.anonymous_idle_s));
+        let mut anonymous_idle = standing.registration.is_none().then(|| Duration::from_secs(config.anonymous_idle_s));
+        // A socket opened without credentials may sign in with its first message.
+        let mut first = standing.registration.is_none();
         let (mut last_heard, mut last_call) = (Instant::now(), Instant::now());
         let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         loop {
@@ -193,6 +197,13 @@ impl Reader<'_> {
                 Some(Ok(Message::Close(_))) | None => return Ending::Gone,
             };
             last_call = Instant::now();
+            if std::mem::take(&mut first) {
+                if let Some(signed_in) = self.first_call(&body).await {
+                    standing = signed_in;
+                    anonymous_idle = None;
+                }
+                continue;
+            }
             let Ok(permit) = in_flight.clone().acquire_owned().await else { return Ending::Gone };
             let (api, caller, queue) = (self.api.clone(), self.caller.clone(), self.queue.clone());
             self.calls.spawn(async move {
@@ -208,6 +219,27 @@ impl Reader<'_> {
         }
     }
 
+    /// Runs the first message of a socket opened without credentials on its own, before
+    /// reading on: when it is a `session_authenticate` that succeeds, every later call runs
+    /// with the credentials it gave, and the socket's new standing is returned.
+    async fn first_call(&mut self, body: &Bytes) -> Option<Standing> {
+        self.link.begin_first_call();
+        let answer = rpc_envelope::handle_body(self.api, &self.caller, body).await;
+        let handover = self.link.end_first_call();
+        if let Some(handover) = &handover {
+            let token = handover.token.clone();
+            self.caller.credentials =
+                if handover.bearer { Credentials::Bearer(token) } else { Credentials::SessionSecret(token) };
+        }
+        if let Some(body) = answer.body {
+            let _ = self.queue.send(body).await;
+        }
+        for hook in answer.after_answer {
+            hook();
+        }
+        handover.map(|h| Standing { registration: Some(h.registration), recheck_at: h.recheck_at })
+    }
+
     /// `session_revoked` to every subscription, then close with `code`.
     fn revoked(&self, code: u16, reason: &'static str) -> Ending {
         Ending::Close(code, reason, pushes(self.link, &SessionRevoked {}))
@@ -219,7 +251,7 @@ impl Reader<'_> {
         if due.is_some_and(|due| due > self.api.env.clock.now()) {
             return Ok(due); // woken early, to notice a moved clock: not yet
         }
-        match pipeline::admit_socket(self.api, self.caller).await {
+        match pipeline::admit_socket(self.api, &self.caller).await {
             Ok(Some(principal)) => Ok(principal.credential_expires_at),
             Ok(None) | Err(_) => Err(()),
         }

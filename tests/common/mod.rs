@@ -227,12 +227,13 @@ impl std::io::Write for LogWriter {
     }
 }
 
-/// Sends all log output (trace level, every target) to a buffer [`captured_logs`] reads.
+/// Sends all log output (trace level, every target, under the server's secret-safe caps) to
+/// a buffer [`captured_logs`] reads.
 fn capture_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+            .with_env_filter(countersign::logging::secret_safe(tracing_subscriber::EnvFilter::new("trace")))
             .with_ansi(false)
             .with_writer(|| LogWriter)
             .try_init();

@@ -1,10 +1,11 @@
 //! The identity methods of docs/protocol.md §4, one file per object: accounts (and signing in),
-//! the admin's kill switch, sessions, API tokens. `account_bootstrap` lives with the
+//! the admin's kill switch, sessions, signing in a socket, API tokens. `account_bootstrap` lives with the
 //! bootstrap logic.
 
 pub mod account;
 pub mod disable;
 pub mod session;
+pub mod socket;
 pub mod token;
 
 use crate::call::Handler;
@@ -24,6 +25,7 @@ pub fn all() -> Vec<Box<dyn Handler>> {
         Box::new(account::Whoami),
         Box::new(session::List),
         Box::new(session::Revoke),
+        Box::new(socket::Authenticate),
         Box::new(token::Create),
         Box::new(token::List),
         Box::new(token::Revoke),
