@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use countersign::app::{self, Extra, redact_url};
+use countersign::client::Outcome;
 use countersign::clock::Clock;
 use countersign::config::{Config, Overrides};
 use countersign::db::Db;
@@ -61,19 +62,51 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Call one method on a running server and print its result (exit 1 on an error).
+    /// Call one method on a running server: its result on standard output, or its error
+    /// on standard error with an exit status that says what kind of failure it was.
+    #[command(after_help = client::EXIT_CODES)]
     Call {
         /// The method, e.g. whoami.
         method: String,
         /// Params as a JSON object.
         #[arg(default_value = "{}")]
         params: String,
-        /// The server's base URL.
-        #[arg(long, env = "COUNTERSIGN_URL", default_value = "http://127.0.0.1:8080")]
+        /// Call over GET (reads only) instead of POST.
+        #[arg(long)]
+        get: bool,
+        /// Print the result on one line.
+        #[arg(long)]
+        compact: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Sign in with a password (prompted, never echoed; or one line on standard input),
+    /// mint an API token, and save it for `call` and `watch`.
+    #[command(after_help = client::EXIT_CODES)]
+    Login {
+        /// The server's base URL; also the Origin the token is minted from, so it must be
+        /// one the server trusts (its public origin).
+        #[arg(long, env = "COUNTERSIGN_URL", default_value = client::credentials::DEFAULT_URL)]
         url: String,
-        /// An API token (from `token create` or the token_create method).
-        #[arg(long, env = "COUNTERSIGN_TOKEN", hide_env_values = true)]
-        token: Option<String>,
+        /// The account to sign in as.
+        #[arg(long)]
+        username: String,
+        /// The token's name, as `token_list` shows it.
+        #[arg(long, default_value = "countersign login")]
+        name: String,
+        /// Where to save the token (default: ~/.config/countersign/credentials.json).
+        #[arg(long, env = "COUNTERSIGN_CREDENTIALS")]
+        credentials: Option<PathBuf>,
+    },
+    /// Print your notifications as JSON lines as they come, reconnecting and resuming
+    /// after the last seq printed whenever the connection drops.
+    #[command(after_help = client::EXIT_CODES)]
+    Watch {
+        /// Start after this seq (default: from now on).
+        #[arg(long)]
+        after: Option<i64>,
+        #[command(flatten)]
+        target: TargetArgs,
     },
     /// Regenerate the JSON Schemas and openrpc.json in DIR.
     Schemas {
@@ -83,6 +116,26 @@ enum Command {
         #[arg(long, default_value = "schemas")]
         dir: PathBuf,
     },
+}
+
+/// Which server a client command talks to, and as whom.
+#[derive(clap::Args)]
+struct TargetArgs {
+    /// The server's base URL (default: the one `login` saved, else http://127.0.0.1:8080).
+    #[arg(long, env = "COUNTERSIGN_URL")]
+    url: Option<String>,
+    /// An API token (default: the one `login` saved for that URL).
+    #[arg(long, env = "COUNTERSIGN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The file `login` saved the token in (default: ~/.config/countersign/credentials.json).
+    #[arg(long, env = "COUNTERSIGN_CREDENTIALS")]
+    credentials: Option<PathBuf>,
+}
+
+impl TargetArgs {
+    fn resolve(self) -> anyhow::Result<client::credentials::Target> {
+        client::credentials::target(self.url, self.token, self.credentials.as_deref())
+    }
 }
 
 #[derive(Subcommand)]
@@ -228,16 +281,39 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Call { method, params, url, token } => {
-            let params: serde_json::Value =
-                serde_json::from_str(&params).map_err(|e| anyhow::anyhow!("PARAMS is not JSON: {e}"))?;
-            match client::call(&url, token.as_deref(), &method, params).await? {
-                Ok(result) => println!("{}", serde_json::to_string_pretty(&result)?),
-                Err(error) => {
-                    eprintln!("{}", serde_json::to_string_pretty(&error)?);
-                    return Ok(ExitCode::FAILURE);
+        Command::Call { method, params, get, compact, target } => {
+            let Ok(params) = serde_json::from_str::<serde_json::Value>(&params) else {
+                eprintln!("PARAMS is not JSON: {params}");
+                return Ok(Outcome::Usage.into());
+            };
+            let show = |value: &serde_json::Value| {
+                if compact { value.to_string() } else { serde_json::to_string_pretty(value).unwrap_or_default() }
+            };
+            match client::call::call(&target.resolve()?, &method, params, get).await {
+                Ok(Ok(result)) => println!("{}", show(&result)),
+                Ok(Err(error)) => {
+                    eprintln!("{}", show(&error));
+                    return Ok(Outcome::of_error(&error).into());
                 }
+                Err(failure) => return Ok(failed(failure)),
             }
+        }
+        Command::Login { url, username, name, credentials } => {
+            let Some(path) = credentials.or_else(client::credentials::default_path) else {
+                anyhow::bail!("no HOME to save the token under: pass --credentials FILE");
+            };
+            let password = read_password()?;
+            match client::login::mint_token(&url, &username, &password, &name).await {
+                Ok(token) => {
+                    client::credentials::store(&path, &client::credentials::Saved { url, token })?;
+                    eprintln!("signed in as {username}; token saved to {}", path.display());
+                }
+                Err(failure) => return Ok(failed(failure)),
+            }
+        }
+        Command::Watch { after, target } => {
+            let failure = client::watch::watch(&target.resolve()?, after).await;
+            return Ok(failed(failure));
         }
         Command::Schemas { check, dir } => {
             let bound = app::bind(&config, Extra::default())?;
@@ -265,13 +341,21 @@ async fn offline_api(config: Config) -> anyhow::Result<Arc<Api>> {
     app::assemble(config, Extra::default(), Clock::default()).await
 }
 
-/// Reads one line from standard input, without its line ending.
+/// A password: prompted for without echo on a terminal, else one line of standard input.
 fn read_password() -> anyhow::Result<String> {
     use std::io::{BufRead, IsTerminal};
     if std::io::stdin().is_terminal() {
-        eprint!("password (input is visible; pipe it in to avoid that): ");
+        return Ok(rpassword::prompt_password("password: ")?);
     }
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Reports a client failure on standard error; its exit status.
+fn failed(failure: client::Failure) -> ExitCode {
+    if failure.outcome != Outcome::Ok {
+        eprintln!("countersign: {}", failure.message);
+    }
+    failure.outcome.into()
 }

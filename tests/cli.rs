@@ -178,7 +178,7 @@ async fn offline_bootstrap_token_and_call(backend: Backend) {
     assert_eq!(me["account"]["username"], "root");
     assert_eq!(me["permissions"], json!({"*": ["*"]}));
     let denied = call("token_list");
-    assert_eq!(denied.status.code(), Some(1));
+    assert_eq!(denied.status.code(), Some(5), "forbidden");
     assert!(String::from_utf8_lossy(&denied.stderr).contains("token_method_not_allowed"));
     unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
     server.wait().unwrap();
