@@ -282,39 +282,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Call { method, params, get, compact, target } => {
-            let Ok(params) = serde_json::from_str::<serde_json::Value>(&params) else {
-                eprintln!("PARAMS is not JSON: {params}");
-                return Ok(Outcome::Usage.into());
-            };
-            let show = |value: &serde_json::Value| {
-                if compact { value.to_string() } else { serde_json::to_string_pretty(value).unwrap_or_default() }
-            };
-            match client::call::call(&target.resolve()?, &method, params, get).await {
-                Ok(Ok(result)) => println!("{}", show(&result)),
-                Ok(Err(error)) => {
-                    eprintln!("{}", show(&error));
-                    return Ok(Outcome::of_error(&error).into());
-                }
-                Err(failure) => return Ok(failed(failure)),
-            }
+            return call(&method, &params, get, compact, target).await;
         }
-        Command::Login { url, username, name, credentials } => {
-            let Some(path) = credentials.or_else(client::credentials::default_path) else {
-                anyhow::bail!("no HOME to save the token under: pass --credentials FILE");
-            };
-            let password = read_password()?;
-            match client::login::mint_token(&url, &username, &password, &name).await {
-                Ok(token) => {
-                    client::credentials::store(&path, &client::credentials::Saved { url, token })?;
-                    eprintln!("signed in as {username}; token saved to {}", path.display());
-                }
-                Err(failure) => return Ok(failed(failure)),
-            }
-        }
-        Command::Watch { after, target } => {
-            let failure = client::watch::watch(&target.resolve()?, after).await;
-            return Ok(failed(failure));
-        }
+        Command::Login { url, username, name, credentials } => return login(url, &username, &name, credentials).await,
+        Command::Watch { after, target } => return Ok(failed(client::watch::watch(&target.resolve()?, after).await)),
         Command::Schemas { check, dir } => {
             let bound = app::bind(&config, Extra::default())?;
             if check {
@@ -334,6 +305,42 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `countersign call`: the result on stdout, or the error on stderr and its exit status.
+async fn call(method: &str, params: &str, get: bool, compact: bool, target: TargetArgs) -> anyhow::Result<ExitCode> {
+    let Ok(params) = serde_json::from_str::<serde_json::Value>(params) else {
+        eprintln!("PARAMS is not JSON: {params}");
+        return Ok(Outcome::Usage.into());
+    };
+    let show = |value: &serde_json::Value| {
+        if compact { value.to_string() } else { serde_json::to_string_pretty(value).unwrap_or_default() }
+    };
+    match client::call::call(&target.resolve()?, method, params, get).await {
+        Ok(Ok(result)) => println!("{}", show(&result)),
+        Ok(Err(error)) => {
+            eprintln!("{}", show(&error));
+            return Ok(Outcome::of_error(&error).into());
+        }
+        Err(failure) => return Ok(failed(failure)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `countersign login`: a token minted with the password, saved for `call` and `watch`.
+async fn login(url: String, username: &str, name: &str, credentials: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let Some(path) = credentials.or_else(client::credentials::default_path) else {
+        anyhow::bail!("no HOME to save the token under: pass --credentials FILE");
+    };
+    let password = read_password()?;
+    match client::login::mint_token(&url, username, &password, name).await {
+        Ok(token) => {
+            client::credentials::store(&path, &client::credentials::Saved { url, token })?;
+            eprintln!("signed in as {username}; token saved to {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => Ok(failed(failure)),
+    }
 }
 
 /// The API the offline commands change the database through, as a server would.

@@ -23,16 +23,17 @@ pub async fn call(target: &Target, method: &str, params: Value, get: bool) -> Re
         request = request.bearer_auth(token);
     }
     let response = request.send().await.map_err(|e| Failure::unreachable(url, e.without_url()))?;
+    answer(url, response).await
+}
+
+/// A JSON-RPC answer's `result`, or `Ok(Err(error))` for its `error` object; a response
+/// that is neither is `Unreachable` (something other than the server answered).
+pub async fn answer(url: &str, response: reqwest::Response) -> Result<Result<Value, Value>, Failure> {
     let status = response.status();
-    let mut answer: Value = response
-        .json()
-        .await
-        .map_err(|_| Failure::unreachable(url, format!("HTTP {status} without a JSON-RPC answer")))?;
+    let no_answer = || Failure::unreachable(url, format!("HTTP {status} without a JSON-RPC answer"));
+    let mut answer: Value = response.json().await.map_err(|_| no_answer())?;
     if let Some(result) = answer.get_mut("result") {
         return Ok(Ok(result.take()));
     }
-    match answer.get_mut("error") {
-        Some(error) => Ok(Err(error.take())),
-        None => Err(Failure::unreachable(url, format!("HTTP {status} without a JSON-RPC answer"))),
-    }
+    answer.get_mut("error").map(|error| Err(error.take())).ok_or_else(no_answer)
 }

@@ -55,18 +55,11 @@ pub async fn mint_token(url: &str, username: &str, password: &str, name: &str) -
 
 /// The `result` of a JSON-RPC answer, or the failure its error means.
 async fn answer(url: &str, response: reqwest::Response) -> Result<Value, Failure> {
-    let status = response.status();
-    let mut body: Value = response
-        .json()
-        .await
-        .map_err(|_| Failure::unreachable(url, format!("HTTP {status} without a JSON-RPC answer")))?;
-    if let Some(result) = body.get_mut("result") {
-        return Ok(result.take());
-    }
-    let error = &body["error"];
-    let reason = error["data"]["reason"].as_str().unwrap_or("");
-    let message = error["message"].as_str().unwrap_or("the server refused");
-    Err(Failure::new(Outcome::of_error(error), format!("{message} ({reason})")))
+    super::call::answer(url, response).await?.map_err(|error| {
+        let reason = error["data"]["reason"].as_str().unwrap_or("");
+        let message = error["message"].as_str().unwrap_or("the server refused");
+        Failure::new(Outcome::of_error(&error), format!("{message} ({reason})"))
+    })
 }
 
 /// `scheme://host[:port]` of a base URL (what a browser would send as `Origin`).

@@ -197,7 +197,7 @@ impl Reader<'_> {
                 Some(Ok(Message::Close(_))) | None => return Ending::Gone,
             };
             last_call = Instant::now();
-            if std::mem::take(&mut first) {
+            if std::mem::take(&mut first) && is_sign_in(&body) {
                 if let Some(signed_in) = self.first_call(&body).await {
                     standing = signed_in;
                     anonymous_idle = None;
@@ -219,8 +219,8 @@ impl Reader<'_> {
         }
     }
 
-    /// Runs the first message of a socket opened without credentials on its own, before
-    /// reading on: when it is a `session_authenticate` that succeeds, every later call runs
+    /// Runs a `session_authenticate` sent as the first message of a socket opened without
+    /// credentials on its own, before reading on: when it succeeds, every later call runs
     /// with the credentials it gave, and the socket's new standing is returned.
     async fn first_call(&mut self, body: &Bytes) -> Option<Standing> {
         self.link.begin_first_call();
@@ -307,6 +307,16 @@ async fn write(
             return;
         }
     }
+}
+
+/// Whether a message is one `session_authenticate` call: the one first message that runs
+/// on its own, before the socket reads on (every other call runs beside the others).
+fn is_sign_in(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Call {
+        method: Option<String>,
+    }
+    serde_json::from_slice::<Call>(body).is_ok_and(|call| call.method.as_deref() == Some("session_authenticate"))
 }
 
 /// One message per subscription on the socket carrying `result` (or one without a
