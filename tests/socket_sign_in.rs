@@ -46,6 +46,22 @@ async fn a_headerless_socket_signs_in_subscribes_resumes_and_unsubscribes(backen
     let token = ann.ok("token_create", json!({"name": "spa"})).await["secret"].as_str().unwrap().to_owned();
     let ann_id = json!(ann.account_id);
 
+    // Sent back to back, without waiting: the subscription already runs signed in.
+    let mut pipelined = server.ws().await;
+    pipelined
+        .send(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "session_authenticate", "params": {"token": token}})
+                .to_string(),
+        )
+        .await;
+    pipelined
+        .send(&json!({"jsonrpc": "2.0", "id": 2, "method": "notifications_subscribe", "params": {}}).to_string())
+        .await;
+    let (first, second) = (pipelined.next_json().await, pipelined.next_json().await);
+    assert_eq!((&first["id"], &first["result"]["username"]), (&json!(1), &json!("ann")), "{first}");
+    assert!(second["result"].is_string(), "subscribed as ann: {second}");
+    drop(pipelined);
+
     let (mut ws, me) = signed_in_socket(&server, &token).await;
     assert_eq!((&me["account_id"], &me["username"]), (&ann_id, &json!("ann")));
     assert_eq!(ws.call(2, "whoami", json!({})).await["result"]["account"]["username"], "ann");
