@@ -1,0 +1,118 @@
+// The client against a real server: the binary the Rust build made (COUNTERSIGN_BIN),
+// on a free port over a fresh SQLite file. Run by tests/typescript_client.rs
+// (node --experimental-websocket --test).
+
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+
+import { CountersignError, createClient } from "../src/client.js";
+
+const bin = process.env.COUNTERSIGN_BIN;
+const password = "correct horse battery staple\n";
+const dir = mkdtempSync(join(tmpdir(), "countersign-ts-"));
+const database = ["--database-url", `sqlite://${join(dir, "countersign.db")}`];
+let port;
+let server;
+let token;
+let client;
+
+const freePort = async () => {
+  const probe = createServer().listen(0, "127.0.0.1");
+  await once(probe, "listening");
+  const { port } = probe.address();
+  probe.close();
+  return port;
+};
+const offline = (args, input = "") => execFileSync(bin, [...args, ...database], { cwd: dir, input }).toString().trim();
+const serve = async () => {
+  server = spawn(bin, ["serve", "--listen", `127.0.0.1:${port}`, ...database], { cwd: dir, stdio: "ignore" });
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return;
+    } catch {}
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error("the server did not start");
+};
+const stop = async () => {
+  const exited = once(server, "exit");
+  server.kill("SIGTERM");
+  await exited;
+};
+// Reconnecting after a restart may take a backoff step of several seconds.
+const until = async (check) => {
+  for (let i = 0; i < 1200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  assert.ok(check(), "in time");
+};
+
+before(async () => {
+  assert.ok(bin, "COUNTERSIGN_BIN names the server binary");
+  port = await freePort();
+  offline(["migrate"]);
+  offline(["account", "create", "--admin", "--username", "root"], password);
+  token = offline(["token", "create", "--username", "root", "--name", "typescript"], password);
+  await serve();
+  client = createClient({ url: `http://127.0.0.1:${port}/`, token });
+});
+
+after(async () => {
+  if (server.exitCode === null) await stop();
+});
+
+test("one typed function per method, over POST and GET", async () => {
+  const me = await client.methods.whoami();
+  assert.equal(me.account.username, "root");
+  assert.equal((await client.get("whoami")).account.id, me.account.id);
+  const roles = await client.call("role_list", {});
+  assert.ok(roles.roles.some((role) => role.name === "admin"));
+});
+
+test("errors carry code, reason and data", async () => {
+  await assert.rejects(client.call("permit_grant", { bogus: 1 }), (error) => {
+    assert.ok(error instanceof CountersignError);
+    assert.equal(error.code, -32602);
+    assert.equal(error.reason, "schema");
+    assert.ok(Array.isArray(error.data.issues));
+    return true;
+  });
+  await assert.rejects(client.get("token_create", { name: "x" }), { code: -32600, reason: "method_requires_post" });
+  const stranger = createClient({ url: `http://127.0.0.1:${port}` });
+  await assert.rejects(stranger.methods.whoami(), { code: -32001, reason: "no_credentials" });
+});
+
+test("subscribe delivers each notification once, across a server restart", async () => {
+  const me = await client.methods.whoami();
+  const grant = (scope) =>
+    client.methods.permit_grant({ to_account_id: me.account.id, role: "member", scope_id: scope });
+  const seen = [];
+  const subscription = client.subscribe({ onNotification: (n) => seen.push(n) });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await grant("org:a");
+  await until(() => seen.length === 1);
+  assert.equal(seen[0].type, "permit_granted");
+  await stop();
+  await serve();
+  await grant("org:b");
+  await until(() => seen.length === 2);
+  assert.equal(seen[1].seq, seen[0].seq + 1, "no gap, no repeat");
+  assert.equal(seen[1].data.permit.scope_id, "org:b");
+  assert.equal(subscription.lastSeq, seen[1].seq);
+  subscription.close();
+});
+
+test("a revoked token ends the subscription", async () => {
+  const errors = [];
+  const subscription = client.subscribe({ after: 0, onNotification: () => {}, onError: (e) => errors.push(e) });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const listed = await client.methods.token_list();
+  await client.methods.token_revoke({ token_id: listed.tokens[0].id });
+  await until(() => errors.length === 1);
+  assert.equal(errors[0].reason, "session_revoked");
+  subscription.close();
+});
