@@ -14,6 +14,27 @@
  * @typedef {{ [M in keyof Methods]: (params?: Methods[M]["params"]) => Promise<Methods[M]["result"]> }} MethodFunctions
  */
 
+/**
+ * Whether a permissions map (`whoami().permissions`) allows `verb` on `resource` at `scope`
+ * (omitted: the global scope), by the server's rules (docs/protocol.md §5): a key
+ * `resource` holds everywhere, `resource/scope` at that scope and every scope below it
+ * (`org:acme` covers `org:acme/store:berlin`, not `org:acmecorp`); `*` stands for every
+ * resource or verb (admin). Gate UI affordances on this, never on role names.
+ * @param {Record<string, string[]>} permissions
+ * @param {string} resource
+ * @param {string} verb
+ * @param {string} [scope]
+ */
+export function hasPermission(permissions, resource, verb, scope) {
+  return Object.entries(permissions).some(([key, verbs]) => {
+    const slash = key.indexOf("/");
+    const heldResource = slash < 0 ? key : key.slice(0, slash);
+    const heldScope = slash < 0 ? null : key.slice(slash + 1);
+    const covers = heldScope === null || (scope !== undefined && (scope === heldScope || scope.startsWith(`${heldScope}/`)));
+    return (heldResource === resource || heldResource === "*") && covers && (verbs.includes(verb) || verbs.includes("*"));
+  });
+}
+
 /** A JSON-RPC error from the server: act on `code` and `reason`, show `message`. */
 export class CountersignError extends Error {
   /** @param {{ code: number, message: string, data?: { reason?: string } & Record<string, unknown> }} error */

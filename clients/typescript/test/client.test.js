@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { CountersignError, createClient } from "../src/client.js";
+import { CountersignError, createClient, hasPermission } from "../src/client.js";
 
 const bin = process.env.COUNTERSIGN_BIN;
 const password = "correct horse battery staple\n";
@@ -107,12 +107,48 @@ test("subscribe delivers each notification once, across a server restart", async
 });
 
 test("a revoked token ends the subscription", async () => {
+  const doomed = offline(["token", "create", "--username", "root", "--name", "doomed"], password);
   const errors = [];
-  const subscription = client.subscribe({ after: 0, onNotification: () => {}, onError: (e) => errors.push(e) });
+  const subscription = createClient({ url: `http://127.0.0.1:${port}`, token: doomed }).subscribe({
+    after: 0,
+    onNotification: () => {},
+    onError: (e) => errors.push(e),
+  });
   await new Promise((resolve) => setTimeout(resolve, 300));
   const listed = await client.methods.token_list();
-  await client.methods.token_revoke({ token_id: listed.tokens[0].id });
+  await client.methods.token_revoke({ token_id: listed.tokens.find((t) => t.name === "doomed").id });
   await until(() => errors.length === 1);
   assert.equal(errors[0].reason, "session_revoked");
   subscription.close();
+});
+
+test("hasPermission answers exactly as the server's permission_check", async () => {
+  const account = await client.methods.account_create({ username: "gated", password: password.trim() });
+  const grants = [
+    ["member", "org:acme"],
+    ["approver", "org:acme/store:berlin"],
+    ["admin", "org:other"],
+    ["principal", "unit:CF1234"],
+  ];
+  for (const [role, scope_id] of grants) {
+    await client.methods.permit_grant({ to_account_id: account.account.id, role, scope_id });
+  }
+  const secret = offline(["token", "create", "--username", "gated", "--name", "gating"], password);
+  const gated = createClient({ url: `http://127.0.0.1:${port}`, token: secret });
+  const { permissions } = await gated.methods.whoami();
+  const cases = [];
+  for (const resource of ["purchase", "refund", "module.status", "modules", "audit"]) {
+    for (const verb of ["create", "approve", "view-own", "view-any", "edit", "execute-any", "view"]) {
+      for (const scope of [undefined, "org:acme", "org:acme/store:berlin", "org:acme/store:paris", "org:acmecorp",
+        "org:other", "org:other/team:x", "unit:CF1234", "unit:CF12345"]) {
+        cases.push({ resource, verb, scope });
+      }
+    }
+  }
+  const { results } = await gated.methods.permission_check({
+    checks: cases.map(({ resource, verb, scope }) => ({ resource, verb, scope_id: scope })),
+  });
+  const disagreements = cases.filter((c, i) => hasPermission(permissions, c.resource, c.verb, c.scope) !== results[i]);
+  assert.deepEqual(disagreements, [], JSON.stringify(permissions));
+  assert.ok(results.filter(Boolean).length > 20, "the table has cases both ways");
 });
