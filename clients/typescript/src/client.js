@@ -1,6 +1,7 @@
 // @ts-check
-// The countersign client: one typed function per method over HTTP (cookie or bearer),
-// errors as `CountersignError`, and `subscribe`, which keeps a WebSocket subscription
+// The countersign client: one typed function per method over HTTP (cookie or bearer) or
+// over one WebSocket (`connect`), errors as `CountersignError`, `hasPermission` for gating
+// a UI, and `subscribe`, which keeps a WebSocket subscription
 // alive across drops — signing the socket in by its first message, resuming after the
 // last `seq` delivered, with jittered backoff. Plain JavaScript with JSDoc types from
 // `generated.ts` (the server's own schemas), so it runs without a build step and type-checks
@@ -99,8 +100,61 @@ export function createClient({ url, token, fetch: send = globalThis.fetch }) {
     call,
     get,
     methods,
+    /** @param {{ WebSocket?: typeof WebSocket }} [options] */
+    connect: (options) => connect({ url: base, token, ...options }),
     /** @param {Omit<SubscribeOptions, "url" | "token">} options */
     subscribe: (options) => subscribe({ url: base, token, ...options }),
+  };
+}
+
+/**
+ * Calls over one WebSocket (the same methods and rules as HTTP; answers matched by id).
+ * The socket is signed in with `token` by its first message. Calls made before it opens
+ * wait for it; when it closes, calls still waiting fail with `service_unavailable`.
+ * @param {{ url: string, token?: string, WebSocket?: typeof WebSocket }} options
+ */
+export function connect({ url, token, WebSocket: Socket }) {
+  const ws = new (Socket ?? globalThis.WebSocket)(`${url.replace(/^http/, "ws")}/ws`);
+  /** @type {Map<number, { resolve: (value: any) => void, reject: (error: Error) => void }>} */
+  const waiting = new Map();
+  let nextId = 0;
+  const opened = new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = () => reject(new CountersignError({ code: -32007, message: "The socket could not open.", data: { reason: "socket_closed" } }));
+  });
+  /**
+   * @template {keyof Methods} M
+   * @param {M} method
+   * @param {Methods[M]["params"]} [params]
+   * @returns {Promise<Methods[M]["result"]>}
+   */
+  const call = async (method, params) => {
+    await opened;
+    const id = ++nextId;
+    const answered = new Promise((resolve, reject) => waiting.set(id, { resolve, reject }));
+    ws.send(JSON.stringify({ jsonrpc: "2.0", id, method, params: params ?? {} }));
+    return answered;
+  };
+  ws.onmessage = (event) => {
+    const message = JSON.parse(String(event.data));
+    const caller = waiting.get(message.id);
+    if (!caller) return; // a pushed notification: subscribe() is for those
+    waiting.delete(message.id);
+    if (message.error) caller.reject(new CountersignError(message.error));
+    else caller.resolve(message.result);
+  };
+  ws.onclose = () => {
+    for (const caller of waiting.values()) {
+      caller.reject(new CountersignError({ code: -32007, message: "The socket closed.", data: { reason: "socket_closed" } }));
+    }
+    waiting.clear();
+  };
+  const signedIn = token ? call("session_authenticate", { token }) : Promise.resolve(null);
+  return {
+    /** Who the socket calls as (`null` without a token). */
+    signedIn,
+    call,
+    close: () => ws.close(),
   };
 }
 

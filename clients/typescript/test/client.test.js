@@ -1,19 +1,21 @@
-// The client against a real server: the binary the Rust build made (COUNTERSIGN_BIN),
-// on a free port over a fresh SQLite file. Run by tests/typescript_client.rs
-// (node --experimental-websocket --test).
+// The client against a real server, started here: the binary the Rust build made, on a
+// free port over a fresh SQLite file. `npm test` (after `cargo build`), and
+// tests/typescript_client.rs from `cargo test`.
 
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 
 import { CountersignError, createClient, hasPermission } from "../src/client.js";
 
-const bin = process.env.COUNTERSIGN_BIN;
+// The server binary: COUNTERSIGN_BIN (cargo test sets it), else this checkout's debug build.
+const bin = process.env.COUNTERSIGN_BIN ?? fileURLToPath(new URL("../../../target/debug/countersign", import.meta.url));
 const password = "correct horse battery staple\n";
 const dir = mkdtempSync(join(tmpdir(), "countersign-ts-"));
 const database = ["--database-url", `sqlite://${join(dir, "countersign.db")}`];
@@ -52,7 +54,7 @@ const until = async (check) => {
 };
 
 before(async () => {
-  assert.ok(bin, "COUNTERSIGN_BIN names the server binary");
+  assert.ok(existsSync(bin), `no server binary at ${bin}: run \`cargo build\` first, or set COUNTERSIGN_BIN`);
   port = await freePort();
   offline(["migrate"]);
   offline(["account", "create", "--admin", "--username", "root"], password);
@@ -71,6 +73,16 @@ test("one typed function per method, over POST and GET", async () => {
   assert.equal((await client.get("whoami")).account.id, me.account.id);
   const roles = await client.call("role_list", {});
   assert.ok(roles.roles.some((role) => role.name === "admin"));
+});
+
+test("calls over one WebSocket, signed in by its first message", async () => {
+  const socket = client.connect();
+  assert.equal((await socket.signedIn).username, "root");
+  const [me, roles] = await Promise.all([socket.call("whoami"), socket.call("role_list")]);
+  assert.equal(me.account.username, "root");
+  assert.ok(roles.roles.length > 0);
+  await assert.rejects(socket.call("account_login", { username: "root", password: "x" }), { reason: "http_only" });
+  socket.close();
 });
 
 test("errors carry code, reason and data", async () => {
