@@ -112,11 +112,6 @@ impl SocketLink {
         self.closed.cancel();
     }
 
-    /// Resolves once the socket is closed.
-    pub async fn closed(&self) {
-        self.closed.cancelled().await
-    }
-
     /// Adds a subscription; the token that ends it (when it is removed or the socket
     /// closes), or `None` when the socket holds `max` already.
     pub fn add_subscription(&self, id: String, max: usize) -> Option<CancellationToken> {

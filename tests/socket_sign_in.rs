@@ -13,6 +13,7 @@ backend_tests!(
     a_headerless_socket_signs_in_subscribes_resumes_and_unsubscribes,
     a_session_secret_signs_a_socket_in_without_an_origin,
     signing_in_is_the_first_message_only,
+    signing_in_past_the_socket_cap_is_a_conflict,
 );
 
 /// Appends `count` notifications to `account`'s stream (the test double).
@@ -127,4 +128,19 @@ async fn signing_in_is_the_first_message_only(backend: Backend) {
     assert_error(&refused, -32600, "already_authenticated");
     assert_error(&admin.call("session_authenticate", json!({"token": token})).await, -32600, "websocket_only");
     assert!(!common::captured_logs().contains(&token), "the token is never logged, even at trace");
+}
+
+/// The account's socket cap holds for sockets signed in by message too: one more is
+/// `conflict/too_many_sockets` and stays anonymous.
+async fn signing_in_past_the_socket_cap_is_a_conflict(backend: Backend) {
+    let tweak = |c: &mut countersign::config::Config| c.websocket.max_sockets_per_account = 1;
+    let Some(server) = common::start_with(backend, tweak).await else { return };
+    let admin = server.admin().await;
+    let token = admin.ok("token_create", json!({"name": "t"})).await["secret"].as_str().unwrap().to_owned();
+    let (_first, _) = signed_in_socket(&server, &token).await;
+    let mut second = server.ws().await;
+    let refused = second.call(1, "session_authenticate", json!({"token": token})).await;
+    assert_error(&refused, -32004, "too_many_sockets");
+    assert_eq!(refused["error"]["data"]["max"], 1);
+    assert_error(&second.call(2, "whoami", json!({})).await, -32001, "no_credentials");
 }

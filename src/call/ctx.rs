@@ -17,6 +17,7 @@ use crate::audit_log::{self, AuditEvent};
 use crate::db::{ConnRef, ReadConn, Tx};
 use crate::error::{RpcError, RpcResult};
 use crate::notify::{self, Notice};
+use crate::sockets::SocketLink;
 
 enum CallDb {
     /// A mutation: everything happens in this transaction, begun on first use (so slow
@@ -110,6 +111,11 @@ impl Ctx {
     /// The signed-in caller, if any.
     pub fn principal(&self) -> Option<&Principal> {
         self.principal.as_ref()
+    }
+
+    /// The caller's WebSocket; over HTTP `invalid_request/websocket_only`, saying `why`.
+    pub fn require_socket(&self, why: &'static str) -> RpcResult<SocketLink> {
+        self.caller.socket.clone().ok_or_else(|| RpcError::invalid_request("websocket_only").message(why))
     }
 
     /// The signed-in caller; `unauthenticated` for anonymous calls.

@@ -1,6 +1,7 @@
 //! The notification methods (docs/protocol.md §8): `notifications_subscribe` (WebSocket
 //! only), which starts a [`subscription`] task on the caller's socket,
-//! `notifications_unsubscribe`, which ends one, and `notifications_list` (polling). Writing and waking are `notify/`'s.
+//! `notifications_unsubscribe`, which ends one, and `notifications_list` (polling).
+//! Writing and waking are `notify/`'s.
 
 pub mod subscription;
 
@@ -30,10 +31,8 @@ impl Action for Subscribe {
 
     async fn run(&self, ctx: &mut Ctx, p: SubscribeParams) -> RpcResult<String> {
         let account_id = ctx.require_principal()?.account_id;
-        let Some(link) = ctx.caller.socket.clone() else {
-            return Err(RpcError::invalid_request("websocket_only")
-                .message("Subscribe over the WebSocket (GET /ws); poll with notifications_list over HTTP."));
-        };
+        let link =
+            ctx.require_socket("Subscribe over the WebSocket (GET /ws); poll with notifications_list over HTTP.")?;
         let (head_seq, pruned_through) = head(ctx.conn().await?, account_id).await?;
         // An `after` beyond the head comes from a stream that is gone: start over, told so.
         let (after, resync) = match p.after {
@@ -77,9 +76,7 @@ impl Action for Unsubscribe {
     /// Ends a subscription of this socket: nothing more is pushed for it once the answer
     /// is sent (a push already queued before the answer may precede it).
     async fn run(&self, ctx: &mut Ctx, p: UnsubscribeParams) -> RpcResult<bool> {
-        let Some(link) = ctx.caller.socket.as_ref() else {
-            return Err(RpcError::invalid_request("websocket_only").message("Subscriptions live on a WebSocket."));
-        };
+        let link = ctx.require_socket("Subscriptions live on a WebSocket.")?;
         if !link.remove_subscription(&p.subscription) {
             return Err(RpcError::not_found().message("This socket has no subscription with that id."));
         }

@@ -35,10 +35,8 @@ impl Action for Authenticate {
     type Output = SessionAuthenticated;
 
     async fn run(&self, ctx: &mut Ctx, p: SessionAuthenticateParams) -> RpcResult<SessionAuthenticated> {
-        let Some(link) = ctx.caller.socket.clone() else {
-            return Err(RpcError::invalid_request("websocket_only")
-                .message("Over HTTP, send the token as `Authorization: Bearer` (or sign in for the cookie)."));
-        };
+        let link =
+            ctx.require_socket("Over HTTP, send the token as `Authorization: Bearer` (or sign in for the cookie).")?;
         if ctx.principal().is_some() {
             return Err(RpcError::invalid_request("already_authenticated")
                 .message("This socket was opened with credentials already."));
