@@ -15,7 +15,7 @@
 //! below (docs/architecture.md, enforced by `tests/architecture.rs`):
 //! - assembly: [`app`] (builds the parts), [`server`] (runs them), [`offline`] (the CLI's
 //!   changes), [`client`] (`countersign call`);
-//! - transport: [`transport`] — HTTP, WebSocket, health, metrics;
+//! - transport: [`transport`] — HTTP, WebSocket, health, metrics, the web console's files;
 //! - pipeline: [`rpc`] (declarations, registry, pipeline, envelope, OpenRPC), the
 //!   catalogues [`handlers`] and [`notices`], and [`schemas`];
 //! - domains, the methods and their rules: [`auth`], [`permits`], [`offers`], [`audit`],

@@ -6,46 +6,30 @@
 //!
 //! Without `node` these skip, loudly; CI sets `COUNTERSIGN_REQUIRE_NODE` so they never do.
 
-use std::process::Command;
+mod common;
+
+use std::path::Path;
+
+use common::node::{node_runs, ready, run_node};
 
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/typescript");
 
 /// Whether `node` can run here; panics when CI requires it and it cannot.
 fn node() -> bool {
-    let found = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(std::env::var_os("COUNTERSIGN_REQUIRE_NODE").is_none(), "node (20.10 or later) is required here");
-        eprintln!("SKIPPED: no node to run clients/typescript with");
-    }
-    found
-}
-
-/// Runs `node ARGS…` in the client's folder; panics with its output when it fails.
-fn run_node(args: &[&str]) {
-    let output = Command::new("node")
-        .args(args)
-        .current_dir(CLIENT)
-        .env("COUNTERSIGN_BIN", env!("CARGO_BIN_EXE_countersign"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "node {args:?}:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let missing = (!node_runs()).then(|| "node (20.10 or later)".to_owned());
+    ready(missing, "COUNTERSIGN_REQUIRE_NODE", "clients/typescript")
 }
 
 #[test]
 fn the_generated_types_are_current() {
     if node() {
-        run_node(&["scripts/generate.mjs", "--check"]);
+        run_node(Path::new(CLIENT), &["scripts/generate.mjs", "--check"], &[]);
     }
 }
 
 #[test]
 fn the_client_passes_its_tests_against_this_server() {
     if node() {
-        run_node(&["--experimental-websocket", "--test", "test/"]);
+        run_node(Path::new(CLIENT), &["--experimental-websocket", "--test", "test/"], &[]);
     }
 }

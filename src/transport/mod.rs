@@ -6,14 +6,16 @@
 //! | `POST /rpc`, `GET /rpc/{method}` | [`http`] |
 //! | `GET /ws` | [`ws`] |
 //! | `GET /health`, `GET /metrics`, `GET /openrpc.json` | [`ops`] |
+//! | `GET /`, `GET /index.html`, `GET /assets/{file}` | [`console`] |
 //!
 //! [`listen`] accepts the connections, under caps and timeouts.
 //!
 //! Every response the router gives — calls, refusals, operational endpoints, 404s — says
 //! `X-Content-Type-Options: nosniff` (a JSON answer that echoes a client's text is never
 //! read as HTML) and `Cache-Control: no-store` (answers carry accounts, tokens, permits:
-//! no cache or proxy keeps them). Only hyper's own refusals of a malformed request, sent
-//! before the router runs, go without.
+//! no cache or proxy keeps them) — except the console's files, which hold no secrets and set
+//! their own caching. Only hyper's own refusals of a malformed request, sent before the
+//! router runs, go without.
 //!
 //! Pages on the trusted origins (`server.public_origin` and `server.allowed_origins`) may
 //! call across origins: preflights are answered and answers carry `Access-Control-*` with
@@ -22,6 +24,7 @@
 //! They know nothing of domains; everything about a call is decided in `rpc::pipeline`.
 //! Their shared state is the [`Api`] being served.
 
+pub mod console;
 pub mod http;
 pub mod listen;
 pub mod ops;
@@ -51,9 +54,12 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/openrpc.json", get(ops::openrpc))
+        .route("/", get(console::index))
+        .route("/index.html", get(console::index))
+        .route("/assets/{file}", get(console::asset))
         .with_state(api)
         .layer(SetResponseHeaderLayer::overriding(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::overriding(CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::if_not_present(CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(cors)
 }
 

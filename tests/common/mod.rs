@@ -8,6 +8,7 @@
 
 pub mod doubles;
 pub mod identity;
+pub mod node;
 pub mod notices;
 pub mod party;
 pub mod pg;
