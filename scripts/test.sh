@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command (README "The two commands"): install what the suites need and this machine
+# The test command (README "Install, and the two commands"): install what the suites need and this machine
 # lacks, then check formatting, lints and docs and run every test. CI (`.ci/run`) calls it.
 #
 # Needs beside Rust: PostgreSQL's server binaries (the harness starts a throwaway cluster),

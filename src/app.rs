@@ -9,7 +9,8 @@ use anyhow::Context as _;
 use crate::call::{Env, Handler};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::db::Db;
+pub use crate::db::redact_url;
+use crate::db::{Db, Open};
 use crate::rpc::spec::{self, ActionSpec};
 use crate::rpc::{self, Api, Bound};
 use crate::{handlers, notices};
@@ -32,28 +33,18 @@ pub fn bind(config: &Config, extra: Extra) -> anyhow::Result<Bound> {
     Ok(rpc::bind(specs, all, notices::all(), config.rate_limits.keys())?)
 }
 
-/// Binds the API, opens and migrates the database, and builds the environment.
-pub async fn assemble(config: Config, extra: Extra, clock: Clock) -> anyhow::Result<Arc<Api>> {
+/// Binds the API, opens the database as `open` allows (with [`Open::Create`], creating and
+/// migrating it; with [`Open::Existing`], refusing one that is missing or not migrated),
+/// and builds the environment.
+pub async fn assemble(config: Config, extra: Extra, clock: Clock, open: Open) -> anyhow::Result<Arc<Api>> {
     let bound = bind(&config, extra)?;
-    let db = Db::connect(&config.server.database_url)
-        .await
-        .with_context(|| format!("cannot open the database {}", redact_url(&config.server.database_url)))?;
-    db.migrate().await.context("cannot migrate the database")?;
+    let db = Db::open(&config.server.database_url, open).await?;
+    if open == Open::Create {
+        db.migrate().await.with_context(|| format!("cannot migrate the database {}", db.target()))?;
+    }
     let methods = bound.registry.iter().map(|action| action.spec.method.clone()).collect();
     let env = Arc::new(Env::new(config, db, clock, methods));
     Ok(Arc::new(Api::new(env, bound)))
-}
-
-/// A database URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
-        }
-        _ => url.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -217,8 +217,9 @@ impl RpcError {
         e
     }
 
-    /// Adds a field to `error.data`.
+    /// Adds a field to `error.data`. `reason` and `request_id` are the answer's own.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        debug_assert!(!matches!(key, "reason" | "request_id"), "data.{key} is set when the error is answered");
         self.data.insert(key.to_owned(), value.into());
         self
     }
@@ -279,11 +280,13 @@ impl RpcError {
         self.data.get(key)
     }
 
-    /// The JSON-RPC error object. Internal errors carry the call's `request_id`.
+    /// The JSON-RPC error object. Answered to a request, every error carries that
+    /// request's correlation id as `data.request_id` (the `X-Request-Id` of its answer);
+    /// `None` only where there is no request (the command line).
     pub fn to_json(&self, request_id: Option<Uuid>) -> Value {
         let mut data = self.data.clone();
         data.insert("reason".into(), Value::String(self.reason.to_string()));
-        if let (ErrorKind::InternalError, Some(id)) = (self.kind, request_id) {
+        if let Some(id) = request_id {
             data.insert("request_id".into(), Value::String(id.to_string()));
         }
         let message = self.message.as_deref().unwrap_or(self.kind.default_message());
@@ -325,6 +328,22 @@ impl From<sqlx::Error> for RpcError {
                 e
             }
             _ => RpcError::internal(format!("database: {err}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_answered_error_carries_the_request_id() {
+        let id = Uuid::now_v7();
+        for error in [RpcError::not_found(), RpcError::internal("boom"), RpcError::rate_limited(3)] {
+            let json = error.to_json(Some(id));
+            assert_eq!(json["data"]["request_id"], id.to_string(), "{json}");
+            assert_eq!(json["data"]["reason"], error.reason.as_ref(), "{json}");
+            assert!(error.to_json(None)["data"].get("request_id").is_none(), "no request, no id");
         }
     }
 }

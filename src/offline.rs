@@ -1,6 +1,8 @@
 //! What the CLI changes straight on the database, without a running server: create an
 //! account (with `--admin`, the offline bootstrap), disable or enable one, create an API
-//! token, grant a permit (the only way to make a `keeper`); and verifying the audit log.
+//! token, grant a permit (the only way to make a `keeper`), replace the bootstrap token;
+//! and verifying the audit log. These open an existing, migrated database only
+//! ([`Open::Existing`](crate::db::Open)): a command run in the wrong directory creates nothing.
 //!
 //! A change here is the API's change: its params pass the same method's schema
 //! ([`Api::params`]), then the same domain function runs in a [`Ctx::command_line`]
@@ -124,6 +126,20 @@ fn named(mut params: Value) -> Value {
         object.retain(|_, value| !value.is_null());
     }
     params
+}
+
+/// `countersign bootstrap-token --rotate`: a new bootstrap token in place of the pending
+/// one, written to the configured file; the token, and that file.
+pub async fn rotate_bootstrap_token(api: &Api) -> anyhow::Result<(String, std::path::PathBuf)> {
+    let path = bootstrap::token_path(&api.env.config);
+    let token = bootstrap::rotate(&api.env.db, &path, api.env.clock.now()).await?;
+    Ok((token, path))
+}
+
+/// `countersign bootstrap-token`: where the bootstrap stands.
+pub async fn bootstrap_state(api: &Api) -> anyhow::Result<bootstrap::State> {
+    let mut conn = api.env.db.read().await?;
+    bootstrap::state(conn.conn()).await
 }
 
 /// Checks the audit log's hash chain.

@@ -13,6 +13,7 @@ use crate::auth::{self, bootstrap};
 use crate::call::Env;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::db::Open;
 use crate::notify::{listener, retention};
 use crate::rpc::Api;
 use crate::{offers, requests, transport};
@@ -24,16 +25,18 @@ pub struct Running {
     serve: JoinHandle<()>,
 }
 
-/// Builds the server and starts listening on `config.server.listen` (port 0 = any free port).
+/// Takes the port `config.server.listen` (0 = any free port) first, so that a port in use
+/// fails before anything is created or issued; then opens (creating and migrating) the
+/// database, issues the bootstrap token when it is needed, and starts serving.
 pub async fn start(config: Config, extra: Extra, clock: Clock) -> anyhow::Result<Running> {
     let listen = config.server.listen;
-    let api = app::assemble(config, extra, clock).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let api = app::assemble(config, extra, clock, Open::Create).await?;
     let env = &api.env;
     bootstrap::prepare(&env.db, &bootstrap::token_path(&env.config), env.clock.now())
         .await
         .context("cannot issue the bootstrap token")?;
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = listener.local_addr()?;
     let serve = tokio::spawn(transport::listen::serve(listener, api.clone()));
     if let Some(pool) = env.db.postgres() {
         let after_gap = close_stale_sockets_of(env.clone());
@@ -46,7 +49,7 @@ pub async fn start(config: Config, extra: Extra, clock: Clock) -> anyhow::Result
         ));
     }
     tokio::spawn(housekeeping(api.clone()));
-    tracing::info!(%addr, backend = ?env.db.backend(), "countersign listening");
+    tracing::info!(%addr, database = %env.db.target(), "countersign listening");
     Ok(Running { addr, api, serve })
 }
 

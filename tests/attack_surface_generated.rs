@@ -58,6 +58,7 @@ const EXPOSURE: &[(&str, Expect, Effect)] = &[
     ("account_password_change", Expect::Account, Effect::Write),
     ("account_create", Expect::Admin, Effect::Write),
     ("account_list", Expect::Admin, Effect::Read),
+    ("account_lookup", Expect::Account, Effect::Read),
     ("account_disable", Expect::Admin, Effect::Write),
     ("account_enable", Expect::Admin, Effect::Write),
     ("whoami", Expect::Account, Effect::Read),

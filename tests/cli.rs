@@ -1,5 +1,6 @@
 //! The `countersign` binary itself: `serve` on both backends until SIGTERM, `migrate`,
-//! `schemas --check`, and config errors that name the file and key.
+//! `schemas --check`, config errors that name the file and key, and the offline changes
+//! on a migrated database. (Offline commands on a missing or unmigrated one: `cli_offline.rs`.)
 
 mod common;
 
@@ -51,6 +52,13 @@ async fn serve_answers_then_stops_on_sigterm(backend: Backend) {
     assert!(status.status.success(), "exit after SIGTERM: {:?}", status.status);
     let log = String::from_utf8_lossy(&status.stderr);
     assert!(log.contains("countersign listening") && log.contains("shutting down"), "{log}");
+    // Which database, named at start: the SQLite file's absolute path, or PostgreSQL's
+    // user@host:port/db, never a password.
+    let named = match backend {
+        Backend::Sqlite => dir.path().join("countersign.db").display().to_string(),
+        Backend::Postgres => url.clone(), // the harness's URL has no password
+    };
+    assert!(log.contains(&format!("database={named}")), "{log}");
     assert!(log.contains("method=\"rpc.discover\"") && log.contains("outcome=\"ok\""), "one line per call: {log}");
     // First start on an empty database: a one-time bootstrap token, logged and written
     // to a file only its owner can read (beside the SQLite file; here the working dir too).
@@ -100,6 +108,15 @@ fn a_bad_config_fails_at_start_naming_file_and_key() {
     assert!(!dir.path().join("countersign.db").exists(), "nothing is created before the config is valid");
 }
 
+/// The JSON-RPC error object a refused offline change prints on standard error, after the
+/// log lines (the one naming the database).
+fn refusal_of(output: &std::process::Output) -> Value {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let start = stderr.find("\n{").map(|at| at + 1).or_else(|| stderr.starts_with('{').then_some(0));
+    let object = start.map(|at| &stderr[at..]).unwrap_or_else(|| panic!("no error object in: {stderr}"));
+    serde_json::from_str(object).unwrap_or_else(|e| panic!("the refusal is a JSON-RPC error object ({e}): {stderr}"))
+}
+
 /// Runs the binary in `dir` with `stdin` piped in.
 fn run_with_stdin(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
@@ -141,7 +158,7 @@ async fn offline_bootstrap_token_and_call(backend: Backend) {
     let unknown = ["token", "create", "--username", "root", "--name", "ci", "--methods", "whoami,no_such_method"];
     let output = run_with_stdin(dir.path(), &[&unknown[..], &db].concat(), password);
     assert!(!output.status.success(), "an unknown method makes no token");
-    let refusal: Value = serde_json::from_slice(&output.stderr).expect("the refusal is a JSON-RPC error object");
+    let refusal = refusal_of(&output);
     assert_eq!((refusal["code"].as_i64(), &refusal["data"]["reason"]), (Some(-32005), &json!("unknown_method")));
     assert_eq!(refusal["data"]["method"], "no_such_method");
     let token = [&["token", "create", "--username", "root", "--name", "ci", "--methods", "whoami"][..], &db].concat();
@@ -199,6 +216,7 @@ async fn offline_permit_grant_makes_a_keeper(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let Some(url) = common::database_url(backend, dir.path()).await else { return };
     let db = ["--database-url", url.as_str()];
+    assert!(run_with_stdin(dir.path(), &[&["migrate"][..], &db].concat(), "").status.success());
     let create = [&["account", "create", "--username", "svc"][..], &db].concat();
     let output = run_with_stdin(dir.path(), &create, "a long enough password\n");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -257,7 +275,7 @@ async fn offline_disable_and_enable_keep_a_lasting_admin(backend: Backend) {
     assert!(disabled["account"]["disabled_at"].is_string(), "{disabled}");
     let refusal = |output: std::process::Output| -> Value {
         assert!(!output.status.success());
-        serde_json::from_slice(&output.stderr).expect("the refusal is a JSON-RPC error object")
+        refusal_of(&output)
     };
     let again = refusal(run(&["account", "disable", "--username", "ann"], ""));
     assert_eq!(again["data"]["reason"], "already_disabled");

@@ -366,7 +366,7 @@ async fn one_idempotency_key_sent_ten_times_at_once_makes_one_request(backend: B
         params["payload"] = json!({"sku": "b2"});
         let reused = alice.call("request_create", params).await;
         assert_error(&reused, -32004, "idempotency_key_reused");
-        assert_eq!(&reused["error"]["data"]["request_id"], rid, "{reused}");
+        assert_eq!(&reused["error"]["data"]["existing_request_id"], rid, "{reused}");
         assert_eq!(count(&cast.server, sql, Some(&key), None).await, 1, "round {round}");
     }
     let all = cast.admin.ok("request_list", json!({"limit": 500})).await["requests"].as_array().unwrap().len();

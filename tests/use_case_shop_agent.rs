@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::party::{Party, audit, audited, cast, grant, ids, time};
-use common::{Backend, assert_error, start};
+use common::{Backend, assert_error, error_less_request_id, start};
 use serde_json::{Value, json};
 
 backend_tests!(
@@ -57,10 +57,10 @@ async fn refunded(agent: &mut Party, amount: &str) -> Value {
     request
 }
 
-/// The `data` of a `forbidden/limit_exceeded` refusal.
+/// The `data` of a `forbidden/limit_exceeded` refusal, less its call's `request_id`.
 fn exceeded(response: &Value) -> Value {
     assert_error(response, -32002, "limit_exceeded");
-    response["error"]["data"].clone()
+    error_less_request_id(response)["data"].clone()
 }
 
 /// The reasons of the `denied` audit rows of `method`, oldest first.

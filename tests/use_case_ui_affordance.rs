@@ -14,6 +14,7 @@ backend_tests!(
     revoking_hides_the_button_on_an_already_open_socket,
     principal_is_held_only_at_unit_scopes,
     a_keeper_asks_about_both_in_one_call_and_sam_may_not_ask_about_pia,
+    a_misspelt_verb_or_resource_is_refused_not_answered_false,
 );
 
 const UNIT: &str = "unit:CF1234";
@@ -315,4 +316,41 @@ async fn a_keeper_asks_about_both_in_one_call_and_sam_may_not_ask_about_pia(back
     assert_eq!(denied.len(), 3, "{denied:?}");
     assert_eq!(denied[0]["account_id"], json!(s.sam_id()), "{denied:?}");
     assert_eq!(denied[2]["account_id"], json!(s.pia_id()), "{denied:?}");
+}
+
+/// A question no grant could ever answer `true` — a misspelt verb or resource — is refused
+/// with what is known, instead of an answer that would hide the button for good (§5.1).
+async fn a_misspelt_verb_or_resource_is_refused_not_answered_false(backend: Backend) {
+    let Some(story) = story(backend).await else { return };
+    let ask = |resource: &str, verb: &str| {
+        json!({"checks": [
+            {"resource": "module.status", "verb": "edit", "scope_id": UNIT},
+            {"resource": resource, "verb": verb, "scope_id": UNIT},
+        ]})
+    };
+    let misspelt_verb = story.pia.call("permission_check", ask("module.status", "eddit")).await;
+    assert_error(&misspelt_verb, -32005, "unknown_verb");
+    let data = &misspelt_verb["error"]["data"];
+    assert_eq!(
+        (data["index"].clone(), data["known"].clone()),
+        (json!(1), json!(["edit", "edit-own", "view"])),
+        "{data}"
+    );
+
+    let misspelt_kind = story.pia.call("permission_check", ask("purchse", "approve")).await;
+    assert_error(&misspelt_kind, -32005, "unknown_resource");
+    let known = misspelt_kind["error"]["data"]["known"].as_array().unwrap().clone();
+    for resource in ["purchase", "release_deploy", "policies", "audit", "module.status"] {
+        assert!(known.contains(&json!(resource)), "{resource} in {known:?}");
+    }
+    // A verb of another resource is unknown here too: `approve` is a kind's verb, not a module's.
+    let wrong_resource = story.pia.call("permission_check", ask("modules", "approve")).await;
+    assert_error(&wrong_resource, -32005, "unknown_verb");
+
+    let params = "%7B%22checks%22%3A%5B%7B%22resource%22%3A%22purchase%22%2C%22verb%22%3A%22aprove%22%7D%5D%7D";
+    let (status, _, over_get) = story.pia.get(&format!("/rpc/permission_check?params={params}&id=1")).await;
+    assert_eq!(status, 422, "{over_get}");
+    assert_error(&over_get, -32005, "unknown_verb");
+    let fine = story.pia.ok("permission_check", ask("modules", "edit-own")).await;
+    assert_eq!(fine["results"], json!([true, false]), "known questions are still answered");
 }

@@ -124,7 +124,7 @@ const SOCKETS_GAUGE: &str = "countersign_websockets_open";
 
 /// Open WebSockets as the server counts them.
 pub fn sockets_open(env: &Env) -> Option<i64> {
-    let metrics = env.metrics.encode();
+    let metrics = env.metrics.encode(countersign::metrics::Format::Classic);
     metrics.lines().find_map(|line| line.strip_prefix(SOCKETS_GAUGE)?.strip_prefix(' ')?.trim().parse().ok())
 }
 

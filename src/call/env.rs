@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::authz::Roles;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::config::vocabulary::Vocabulary;
 use crate::db::Db;
 use crate::executors::Webhooks;
 use crate::limits::LoginLimits;
@@ -22,6 +23,8 @@ pub struct Env {
     pub clock: Clock,
     /// The configured roles, compiled.
     pub roles: Roles,
+    /// Which verbs exist on which resources (what `permission_check` may ask).
+    pub vocabulary: Vocabulary,
     /// Wakes notification subscribers on this instance after a commit.
     pub hub: Arc<Hub>,
     /// Open WebSockets on this instance, by credential.
@@ -40,12 +43,14 @@ impl Env {
     /// The environment for `config` over `db`: roles compiled, nothing open yet.
     pub fn new(config: Config, db: Db, clock: Clock, methods: BTreeSet<String>) -> Env {
         let roles = Roles::new(&config.roles, &config.kinds);
+        let vocabulary = config.vocabulary();
         let login_limits = LoginLimits::new(config.auth.login_limits);
         Env {
             config,
             db,
             clock,
             roles,
+            vocabulary,
             hub: Arc::default(),
             sockets: Arc::default(),
             metrics: Metrics::default(),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::money::{Amount, Percentage};
 
 /// One action kind as configured.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KindConfig {
     pub description: String,
@@ -25,7 +25,7 @@ pub struct KindConfig {
 }
 
 /// What carries out an approved request of a kind.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Executor {
     /// Nothing outside countersign: the request is executed when it is approved. (A struct
@@ -36,12 +36,14 @@ pub enum Executor {
 }
 
 /// Where and how to call a kind's webhook.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// `http://` or `https://`; redirects are not followed.
     pub url: String,
-    /// The HMAC-SHA256 key the receiver checks `Countersign-Signature` with.
+    /// The HMAC-SHA256 key the receiver checks `Countersign-Signature` with (never
+    /// serialized: a serialized configuration leaves it out).
+    #[serde(skip_serializing)]
     pub secret: Secret,
     /// How long one delivery may take, connecting to reading the answer.
     #[serde(default = "Webhook::default_timeout_ms")]

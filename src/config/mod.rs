@@ -1,22 +1,29 @@
-//! Configuration: the embedded default, merged with an optional TOML file, then
-//! environment variables and flags (those two are resolved by the CLI, see `main.rs`).
+//! Configuration: the embedded default, merged with an optional TOML file, then the
+//! `COUNTERSIGN_<SECTION>__<KEY>` environment variables, then the command line's three
+//! values (`Overrides`, resolved by the CLI, see `main.rs`); `layers` does the merging.
 //!
-//! Every error names where it came from: the file, the key and the reason, so that a
-//! bad deployment fails at start instead of at the first call that needs the value.
+//! Every error names where it came from: the file, variable or flag, the key and the
+//! reason, so that a bad deployment fails at start instead of at the first call that needs
+//! the value.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::LazyLock;
 
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub mod kinds;
+mod layers;
 pub mod roles;
+pub mod vocabulary;
 
 use kinds::KindConfig;
+pub use layers::{ConfigError, ENV_PREFIX, ENV_SEPARATOR, Overrides, is_config_variable};
+use layers::{DEFAULT_ORIGIN, Layers};
 use roles::RoleConfig;
+use vocabulary::Vocabulary;
 
 /// The rate-limit class every refused call also takes from (docs/protocol.md §3.1).
 pub const REFUSED_CLASS: &str = "refused";
@@ -24,6 +31,7 @@ pub const REFUSED_CLASS: &str = "refused";
 /// The default configuration, compiled into the binary.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
+/// The embedded default's name in errors (`config <embedded default>`).
 const DEFAULT_SOURCE: &str = "<embedded default>";
 
 /// The embedded default, parsed once: every load merges over a copy of it (the server loads
@@ -32,7 +40,7 @@ const DEFAULT_SOURCE: &str = "<embedded default>";
 static DEFAULT_TABLE: LazyLock<Result<toml::Table, String>> =
     LazyLock::new(|| DEFAULT_TOML.parse::<toml::Table>().map_err(|e| e.to_string()));
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -45,17 +53,38 @@ pub struct Config {
     pub roles: BTreeMap<String, RoleConfig>,
     /// Action kinds by name (docs/protocol.md §7); `verb:*` grants reach each of them.
     pub kinds: BTreeMap<String, KindConfig>,
+    /// Resources for applications (asked about with `permission_check`), each with its
+    /// verbs; see [`Config::vocabulary`].
+    pub resources: BTreeMap<String, Vec<String>>,
     pub offers: OffersConfig,
+    pub log: LogConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// How log lines are written (`[log] format`).
+    pub format: LogFormat,
+}
+
+/// The shape of log lines on standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// `key=value` text, for people.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OffersConfig {
     /// Default time to live of a permit offer.
     pub ttl_days: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -77,12 +106,14 @@ pub struct ServerConfig {
     pub body_timeout_s: u64,
     /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or networks); a
     /// forwarding header from anyone else is ignored.
+    #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<IpNet>,
     /// Who may read `GET /metrics` (addresses or networks, by the connection's address).
+    #[serde(deserialize_with = "networks")]
     pub metrics_allow: Vec<IpNet>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     pub signup: Signup,
@@ -91,13 +122,13 @@ pub struct AuthConfig {
     pub login_limits: LoginLimits,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationsConfig {
     pub retention_days: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebSocketConfig {
     pub ping_interval_s: u64,
@@ -114,7 +145,7 @@ pub struct WebSocketConfig {
 }
 
 /// Whether anyone may create an account with `account_signup`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Signup {
     Open,
@@ -122,7 +153,7 @@ pub enum Signup {
 }
 
 /// Failed logins allowed per window (docs/protocol.md §4.2).
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginLimits {
     /// From one IP for one username.
@@ -135,29 +166,21 @@ pub struct LoginLimits {
     pub window_minutes: u32,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     pub per_minute: u32,
     pub burst: u32,
 }
 
-/// Values from the environment or the command line; each wins over the files.
-#[derive(Debug, Clone, Default)]
-pub struct Overrides {
-    pub listen: Option<SocketAddr>,
-    pub database_url: Option<String>,
-    pub public_origin: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("config {file}: cannot read: {reason}")]
-    Read { file: PathBuf, reason: std::io::Error },
-    #[error("config {file}: {reason}")]
-    Syntax { file: String, reason: String },
-    #[error("config {file}: key `{key}`: {reason}")]
-    Key { file: String, key: String, reason: String },
+/// Networks (`10.0.0.0/8`) or single addresses (`10.0.0.7`, taken as `/32` or `/128`).
+fn networks<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    let written = Vec::<String>::deserialize(deserializer)?;
+    let parse = |s: &String| s.parse::<IpNet>().or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from));
+    written
+        .iter()
+        .map(|s| parse(s).map_err(|_| serde::de::Error::custom(format!("{s:?} is not an IP address or network"))))
+        .collect()
 }
 
 impl ServerConfig {
@@ -188,47 +211,71 @@ impl ServerConfig {
 }
 
 impl Config {
-    /// The embedded default, with no file and no overrides.
+    /// The embedded default, with no file, no environment and no overrides.
     pub fn embedded() -> Config {
-        Config::load(None, &Overrides::default()).expect("the embedded default config is valid")
+        Config::from_text(DEFAULT_SOURCE, None, &Overrides::default()).expect("the embedded default config is valid")
     }
 
-    /// Loads the default, merges `file` over it, applies `overrides`, and validates.
+    /// Loads the layers of docs/protocol.md §10 with this process's environment: the
+    /// default, `file`, the `COUNTERSIGN_<SECTION>__<KEY>` variables, then `overrides`.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        match file {
+        let env =
+            std::env::vars_os().map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()));
+        Config::load_with_env(file, overrides, env)
+    }
+
+    /// [`Config::load`] with `env` as the environment (so a test is not disturbed by its
+    /// runner's). `env` is also where `overrides` are looked up, to blame a bad one on its
+    /// variable (`DATABASE_URL`) rather than its flag.
+    pub fn load_with_env(
+        file: Option<&Path>,
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let file = match file {
             Some(path) => {
                 let text =
                     std::fs::read_to_string(path).map_err(|reason| ConfigError::Read { file: path.into(), reason })?;
-                Config::from_text(&path.display().to_string(), Some(&text), overrides)
+                Some((path.display().to_string(), text))
             }
-            None => Config::from_text(DEFAULT_SOURCE, None, overrides),
-        }
+            None => None,
+        };
+        let file = file.as_ref().map(|(name, text)| (name.as_str(), text.as_str()));
+        Config::from_layers(file, overrides, &env)
     }
 
     /// The embedded default with `text` (a config file's contents, named `source` in
-    /// errors) merged over it, then `overrides`, validated.
+    /// errors) merged over it, then `overrides`, validated; no environment.
     pub fn from_text(source: &str, text: Option<&str>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let mut merged =
-            DEFAULT_TABLE.clone().map_err(|reason| ConfigError::Syntax { file: DEFAULT_SOURCE.into(), reason })?;
-        if let Some(text) = text {
-            merge(&mut merged, parse_table(source, text)?);
+        Config::from_layers(text.map(|text| (source, text)), overrides, &[])
+    }
+
+    fn from_layers(
+        file: Option<(&str, &str)>,
+        overrides: &Overrides,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let default = DEFAULT_TABLE
+            .as_ref()
+            .map_err(|reason| ConfigError::Syntax { origin: DEFAULT_ORIGIN.into(), reason: reason.clone() })?;
+        let mut layers = Layers::new(default)?;
+        if let Some((source, text)) = file {
+            let origin = format!("config {source}");
+            let table = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Syntax { origin: origin.clone(), reason: e.to_string() })?;
+            layers.file(origin, &table)?;
         }
-        let mut config: Config = serde_path_to_error::deserialize(merged).map_err(|e| ConfigError::Key {
-            file: source.to_owned(),
-            key: e.path().to_string(),
-            reason: e.inner().message().to_owned(),
-        })?;
-        if let Some(listen) = overrides.listen {
-            config.server.listen = listen;
-        }
-        if let Some(url) = &overrides.database_url {
-            config.server.database_url = url.clone();
-        }
-        if let Some(origin) = &overrides.public_origin {
-            config.server.public_origin = origin.clone();
-        }
+        layers.env(env)?;
+        layers.overrides(overrides, env)?;
+        let merged = layers.merged()?;
+        let blame =
+            |key: String, reason: String| ConfigError::Key { origin: layers.origin_of(&merged, &key), key, reason };
+        let mut config: Config = serde_path_to_error::deserialize(&merged)
+            .map_err(|e| blame(e.path().to_string(), layers::reason(e.inner())))?;
         config.server.resolve_origins();
-        config.validate().map_err(|(key, reason)| ConfigError::Key { file: source.to_owned(), key, reason })?;
+        config.validate().map_err(|(key, reason)| blame(key, reason))?;
         Ok(config)
     }
 
@@ -304,7 +351,7 @@ impl Config {
                 return Err((format!("kinds.{name}.executor.{field}"), problem));
             }
         }
-        roles::check(&self.roles, &self.kinds)?;
+        roles::check(&self.roles, &self.kinds, &self.resources)?;
         if !self.rate_limits.contains_key(REFUSED_CLASS) {
             return Err((format!("rate_limits.{REFUSED_CLASS}"), "is required (docs/protocol.md §3.1)".into()));
         }
@@ -316,25 +363,15 @@ impl Config {
         Ok(())
     }
 
+    /// Every resource and verb a grant or a `permission_check` may name: the kinds' verbs,
+    /// the built-in resources and `[resources]`.
+    pub fn vocabulary(&self) -> Vocabulary {
+        Vocabulary::new(&self.kinds, &self.resources)
+    }
+
     /// Whether the session cookie must carry `Secure`.
     pub fn https(&self) -> bool {
         self.server.public_origin.starts_with("https://")
-    }
-}
-
-fn parse_table(file: &str, text: &str) -> Result<toml::Table, ConfigError> {
-    text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax { file: file.to_owned(), reason: e.to_string() })
-}
-
-/// Merges `over` into `base`, table by table; any other value in `over` replaces.
-fn merge(base: &mut toml::Table, over: toml::Table) {
-    for (key, value) in over {
-        match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-            (_, value) => {
-                base.insert(key, value);
-            }
-        }
     }
 }
 
@@ -346,7 +383,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("countersign.toml");
         std::fs::write(&path, text).unwrap();
-        Config::load(Some(&path), &Overrides::default())
+        Config::load_with_env(Some(&path), &Overrides::default(), std::iter::empty())
     }
 
     #[test]
@@ -361,19 +398,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "[server]\nlisten = \"0.0.0.0:9000\"\n[rate_limits.read]\nburst = 5\n").unwrap();
-        let config = Config::load(Some(&path), &Overrides::default()).unwrap();
+        let config = Config::load_with_env(Some(&path), &Overrides::default(), std::iter::empty()).unwrap();
         assert_eq!(config.server.listen.port(), 9000);
         assert_eq!(config.rate_limits["read"].burst, 5);
         assert_eq!(config.rate_limits["read"].per_minute, 1200, "untouched keys keep the default");
         let overrides = Overrides { listen: Some("127.0.0.1:1".parse().unwrap()), ..Default::default() };
-        let config = Config::load(Some(&path), &overrides).unwrap();
+        let config = Config::load_with_env(Some(&path), &overrides, std::iter::empty()).unwrap();
         assert_eq!(config.server.listen.port(), 1);
     }
 
     #[test]
     fn origins_follow_the_listen_port_unless_configured() {
         let overrides = Overrides { listen: Some("0.0.0.0:9999".parse().unwrap()), ..Default::default() };
-        let derived = Config::load(None, &overrides).unwrap();
+        let derived = Config::load_with_env(None, &overrides, std::iter::empty()).unwrap();
         assert_eq!(derived.server.public_origin, "http://127.0.0.1:9999");
         assert!(derived.server.trusts("http://localhost:9999") && derived.server.trusts("http://127.0.0.1:9999/"));
         assert!(!derived.server.trusts("http://localhost:8080"));
@@ -441,5 +478,25 @@ mod tests {
             "[roles.auditor]\ndescription = \"Reads the log\"\nweb_grantable = true\ngrants = [\"view:audit\"]\n",
         );
         assert!(ok.unwrap().roles.contains_key("auditor"));
+    }
+
+    #[test]
+    fn the_default_vocabulary() {
+        let config = Config::embedded();
+        let vocabulary = config.vocabulary();
+        assert_eq!(vocabulary.verbs("policies"), Some(&["manage".to_owned()][..]));
+        assert!(vocabulary.check("approve", "purchase").is_ok());
+        assert!(vocabulary.check("edit-own", "modules").is_ok());
+        assert!(vocabulary.check("edit", "module.status").is_ok());
+        let unknown = vocabulary.check("aprove", "purchase").unwrap_err();
+        assert_eq!(unknown.reason(), "unknown_verb");
+        assert!(unknown.known().contains(&"approve".to_owned()), "{unknown}");
+        let unknown = vocabulary.check("fly", "rocket").unwrap_err();
+        assert_eq!(unknown.reason(), "unknown_resource");
+        assert!(unknown.known().iter().any(|r| r == "refund") && !unknown.known().iter().any(|r| r == "*"));
+        assert_eq!(vocabulary.check("approve", "*").unwrap_err().reason(), "unknown_resource", "`*` is for grants");
+        assert!(vocabulary.check_grant("view-any", "*").is_ok());
+        assert_eq!(vocabulary.check_grant("manage", "*").unwrap_err().reason(), "unknown_verb");
+        assert!(vocabulary.check_grant("fly", "rocket").unwrap_err().known().contains(&"*".to_owned()));
     }
 }

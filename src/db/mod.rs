@@ -10,11 +10,14 @@
 //! an in-process write lock and starts with `BEGIN IMMEDIATE`, so concurrent writers queue
 //! instead of failing with SQLITE_BUSY. Every acquire passes the breaker (`breaker.rs`), so a
 //! database that is down answers at once instead of after the acquire timeout.
+//!
+//! [`Db::open`] says which database it opens and, for the offline commands
+//! ([`Open::Existing`]), refuses one that is missing or not migrated; its errors name the
+//! database and give the driver's reason (`open.rs`).
 
 mod breaker;
+mod open;
 
-use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,14 +26,19 @@ use chrono::{DateTime, Utc};
 use sqlx::{ConnectOptions, Connection};
 
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
+pub use open::{Open, OpenError, redact_url};
+
 /// How long a call waits for a pooled connection before the database counts as down.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -43,6 +51,8 @@ pub enum Backend {
 pub struct Db {
     pool: Pool,
     breaker: Arc<Breaker>,
+    /// Which database, for people: a SQLite file's absolute path or `PostgreSQL user@host:port/db`.
+    target: Arc<str>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,30 +102,65 @@ impl ConnRef<'_> {
 }
 
 impl Db {
-    /// Opens a pool for `url` (`sqlite://FILE` or `postgres://…`). A new SQLite file is
-    /// created readable by its owner only: it holds password hashes.
-    pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
-        let pool = if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
-            create_private(options.get_filename())?;
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
-                .await?;
-            Pool::Sqlite { pool, write_lock: Arc::new(Mutex::new(())) }
-        } else {
-            let options = PgConnectOptions::from_str(url)?;
-            Pool::Postgres(
-                PgPoolOptions::new().max_connections(16).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?,
-            )
+    /// Opens a pool for `url` (`sqlite://FILE` or `postgres://…`), creating a missing
+    /// SQLite file (not its directory). Logs which database it is.
+    pub async fn connect(url: &str) -> Result<Db, OpenError> {
+        Db::open(url, Open::Create).await
+    }
+
+    /// Opens a pool for `url` as `open` allows. With [`Open::Existing`] it creates nothing
+    /// and refuses a database that is missing or has migrations not yet applied.
+    pub async fn open(url: &str, open: Open) -> Result<Db, OpenError> {
+        let parsed = open::parse(url)?;
+        let target: Arc<str> = parsed.target().into();
+        tracing::info!(database = %target, "opening the database");
+        let failed = |e: sqlx::Error| OpenError::Connect { target: target.to_string(), reason: open::reason(&e) };
+        let pool = match parsed {
+            open::Parsed::Sqlite { options, path } => {
+                if let Some(path) = &path {
+                    open::prepare_sqlite_file(path, open)?;
+                }
+                if open == Open::Existing {
+                    // On a plain connection first: the pool's WAL pragma would change the file.
+                    let mut conn = options.clone().create_if_missing(false).connect().await.map_err(failed)?;
+                    refuse_unmigrated(ConnRef::Sqlite(&mut conn), &target).await?;
+                    let _ = conn.close().await;
+                }
+                let options = options
+                    .create_if_missing(open == Open::Create)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await
+                    .map_err(failed)?;
+                Pool::Sqlite { pool, write_lock: Arc::new(Mutex::new(())) }
+            }
+            open::Parsed::Postgres { options, target } => {
+                let mut conn = open::connect_postgres(&options, &target).await?;
+                if open == Open::Existing {
+                    refuse_unmigrated(ConnRef::Postgres(&mut conn), &target).await?;
+                }
+                let _ = conn.close().await;
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await
+                    .map_err(failed)?;
+                Pool::Postgres(pool)
+            }
         };
-        Ok(Db { pool, breaker: Arc::default() })
+        Ok(Db { pool, breaker: Arc::default(), target })
+    }
+
+    /// Which database this is, for people (never with a password).
+    pub fn target(&self) -> &str {
+        &self.target
     }
 
     pub fn backend(&self) -> Backend {
@@ -136,9 +181,14 @@ impl Db {
     /// Applies the migrations of this backend that have not run yet.
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match &self.pool {
-            Pool::Sqlite { pool, .. } => sqlx::migrate!("migrations/sqlite").run(pool).await,
-            Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
+            Pool::Sqlite { pool, .. } => SQLITE_MIGRATIONS.run(pool).await,
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
         }
+    }
+
+    /// How many of this backend's migrations have not been applied, of how many.
+    pub async fn pending_migrations(&self) -> Result<(usize, usize), sqlx::Error> {
+        pending_migrations_on(self.read().await?.conn()).await
     }
 
     /// Starts a write transaction (the one way every mutation reaches the database).
@@ -224,21 +274,37 @@ where
     })
 }
 
-/// Creates a missing SQLite file with owner-only permissions before SQLite opens it (its
-/// `-wal` and `-shm` files then take the same permissions).
-fn create_private(file: &Path) -> Result<(), sqlx::Error> {
-    let name = file.to_string_lossy();
-    if name.is_empty() || name.contains(":memory:") || file.exists() {
-        return Ok(());
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(file) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(sqlx::Error::Io(e)),
+/// How many of the backend's migrations have not been applied to the database on `conn`,
+/// of how many; a database without sqlx's table has none applied.
+async fn pending_migrations_on(mut conn: ConnRef<'_>) -> Result<(usize, usize), sqlx::Error> {
+    let (migrator, exists) = match conn {
+        ConnRef::Sqlite(_) => (
+            &SQLITE_MIGRATIONS,
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        ),
+        ConnRef::Postgres(_) => (
+            &POSTGRES_MIGRATIONS,
+            "SELECT COUNT(*) FROM pg_tables WHERE tablename = '_sqlx_migrations' AND schemaname = current_schema()",
+        ),
+    };
+    let tables: i64 = on_conn!(conn.reborrow(), c => sqlx::query_scalar(exists).fetch_one(&mut *c).await)?;
+    let applied: Vec<i64> = if tables == 0 {
+        Vec::new()
+    } else {
+        let sql = "SELECT version FROM _sqlx_migrations WHERE success";
+        on_conn!(conn, c => sqlx::query_scalar(sql).fetch_all(&mut *c).await)?
+    };
+    let ours: Vec<i64> = migrator.iter().filter(|m| m.migration_type.is_up_migration()).map(|m| m.version).collect();
+    let pending = ours.iter().filter(|version| !applied.contains(version)).count();
+    Ok((pending, ours.len()))
+}
+
+/// `Err` naming the database when one of its migrations has not been applied.
+async fn refuse_unmigrated(conn: ConnRef<'_>, target: &str) -> Result<(), OpenError> {
+    let counted = pending_migrations_on(conn).await;
+    match counted.map_err(|e| OpenError::Connect { target: target.to_owned(), reason: open::reason(&e) })? {
+        (0, _) => Ok(()),
+        (pending, total) => Err(OpenError::NotMigrated { target: target.to_owned(), pending, total }),
     }
 }
 

@@ -17,6 +17,7 @@ use crate::authz::roles::RoleInfo;
 use crate::authz::scope::{SCOPE_MAX_LENGTH, SCOPE_PATTERN};
 use crate::call::common::EmptyParams;
 use crate::call::{Action, Ctx};
+use crate::config::vocabulary::Vocabulary;
 use crate::error::{RpcError, RpcResult};
 use crate::offers;
 
@@ -77,6 +78,7 @@ impl Action for PermissionCheck {
         let principal = ctx.require_principal()?.clone();
         let env = ctx.shared_env();
         let roles = &env.roles;
+        ask_known(&env.vocabulary, &p.checks)?;
         let asks_about_others = p.checks.iter().any(|c| c.account_id.is_some_and(|id| id != principal.account_id));
         if asks_about_others && !access::allows(roles, &principal.permits, "check", "permissions", None) {
             return Err(RpcError::forbidden("not_permitted"));
@@ -101,6 +103,21 @@ impl Action for PermissionCheck {
         }
         Ok(PermissionCheckResult { results })
     }
+}
+
+/// `validation_error/unknown_resource` or `unknown_verb` for the first question naming what no
+/// grant can hold (a misspelt `aprove` would otherwise be answered a silent `false`), with the
+/// question's index and the known resources, or the resource's verbs, in `data`.
+fn ask_known(vocabulary: &Vocabulary, checks: &[PermissionQuestion]) -> RpcResult<()> {
+    for (index, check) in checks.iter().enumerate() {
+        if let Err(unknown) = vocabulary.check(&check.verb, &check.resource) {
+            return Err(RpcError::validation(unknown.reason())
+                .message(format!("checks[{index}]: {unknown}"))
+                .with("index", index)
+                .with("known", unknown.known().to_vec()));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

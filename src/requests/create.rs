@@ -184,7 +184,7 @@ async fn replay(ctx: &mut Ctx, id: Uuid, hash: &str, p: &RequestCreateParams) ->
     if params_hash(p) != hash {
         return Err(RpcError::conflict("idempotency_key_reused")
             .message("This idempotency key was used for a different request.")
-            .with("request_id", id.to_string()));
+            .with("existing_request_id", id.to_string()));
     }
     let held = store::find(ctx.conn().await?, id).await?.ok_or_else(|| RpcError::internal("keyed request vanished"))?;
     Ok(RequestResult { request: held.request })

@@ -40,8 +40,8 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn error(error: &RpcError) -> Answer {
-        Answer { body: Some(error_response(Value::Null, error, None)), ..Answer::default() }
+    fn error(error: &RpcError, request_id: Uuid) -> Answer {
+        Answer { body: Some(error_response(Value::Null, error, Some(request_id))), ..Answer::default() }
     }
 
     fn add(&mut self, finished: Finished) {
@@ -50,30 +50,32 @@ impl Answer {
     }
 }
 
-/// Handles a whole body: one call or a batch.
-pub async fn handle_body(api: &Api, caller: &Caller, body: &[u8]) -> Answer {
+/// Handles a whole body: one call or a batch. Every call in it, and every error answered
+/// to it, carries `request_id` (the body's correlation id).
+pub async fn handle_body(api: &Api, caller: &Caller, request_id: Uuid, body: &[u8]) -> Answer {
     let parsed = match json::parse(body) {
         Ok(value) => value,
-        Err(error) => return Answer::error(&error),
+        Err(error) => return Answer::error(&error, request_id),
     };
     let Value::Array(entries) = parsed else {
-        let (body, finished) = handle_entry(api, caller, parsed).await;
+        let (body, finished) = handle_entry(api, caller, request_id, parsed).await;
         let mut answer = Answer { body, ..Answer::default() };
         answer.add(finished);
         return answer;
     };
     if entries.is_empty() {
-        return Answer::error(&RpcError::invalid_request("empty_batch"));
+        return Answer::error(&RpcError::invalid_request("empty_batch"), request_id);
     }
     if entries.len() > MAX_BATCH {
         return Answer::error(
             &RpcError::invalid_request("batch_too_large").with("max", MAX_BATCH).with("got", entries.len()),
+            request_id,
         );
     }
     let mut answer = Answer::default();
     let mut responses = Vec::new();
     for entry in entries {
-        let (body, finished) = handle_entry(api, caller, entry).await;
+        let (body, finished) = handle_entry(api, caller, request_id, entry).await;
         responses.extend(body);
         answer.add(finished);
     }
@@ -81,16 +83,18 @@ pub async fn handle_body(api: &Api, caller: &Caller, body: &[u8]) -> Answer {
     answer
 }
 
-async fn handle_entry(api: &Api, caller: &Caller, entry: Value) -> (Option<String>, Finished) {
+async fn handle_entry(api: &Api, caller: &Caller, request_id: Uuid, entry: Value) -> (Option<String>, Finished) {
     let request = match parse_request(entry) {
         Ok(request) => request,
-        Err(rejected) => return (Some(error_response(rejected.0, &rejected.1, None)), Finished::default()),
+        Err(rejected) => {
+            return (Some(error_response(rejected.0, &rejected.1, Some(request_id))), Finished::default());
+        }
     };
-    let outcome = pipeline::call(api, caller, &request.method, request.params).await;
+    let outcome = pipeline::call(api, caller, request_id, &request.method, request.params).await;
     let Some(id) = request.id else { return (None, outcome.finished) };
     let body = match outcome.result {
         Ok(result) => success_response(id, &result),
-        Err(error) => error_response(id, &error, Some(outcome.request_id)),
+        Err(error) => error_response(id, &error, Some(request_id)),
     };
     (Some(body), outcome.finished)
 }
@@ -152,7 +156,8 @@ pub fn success_response(id: Value, result: &RawValue) -> String {
     serde_json::to_string(&Success { jsonrpc: "2.0", id, result }).expect("a response serializes")
 }
 
-/// A JSON-RPC error response, as JSON text.
+/// A JSON-RPC error response, as JSON text; `data.request_id` is `request_id` (given for
+/// every answer the server sends; `None` only outside a request).
 pub fn error_response(id: Value, error: &RpcError, request_id: Option<Uuid>) -> String {
     json!({ "jsonrpc": "2.0", "id": id, "error": error.to_json(request_id) }).to_string()
 }

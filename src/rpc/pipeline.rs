@@ -37,21 +37,22 @@ use crate::error::{ErrorKind, RpcError, RpcResult};
 /// How many times a mutation runs when it keeps losing races inside the database.
 const MUTATION_ATTEMPTS: u32 = 5;
 
-/// The answer to one call, with the id that ties it to the log.
+/// The answer to one call.
 pub struct Outcome {
-    pub request_id: Uuid,
     /// The result as JSON text, or the error.
     pub result: RpcResult<Box<RawValue>>,
     /// What to do with the session cookie, and what to run once the answer is queued.
     pub finished: Finished,
 }
 
-/// Runs one call through the pipeline; logs it and records its metrics.
-pub async fn call(api: &Api, caller: &Caller, method: &str, params: Value) -> Outcome {
-    let request_id = Uuid::now_v7();
+/// Runs one call through the pipeline; logs it and records its metrics. `request_id` is
+/// the correlation id of the request it came in (the transport's): its log line, its audit
+/// rows and its error's `data.request_id` carry it.
+pub async fn call(api: &Api, caller: &Caller, request_id: Uuid, method: &str, params: Value) -> Outcome {
     let started = Instant::now();
     let mut finished = Finished::default();
-    let result = run(api, caller, method, params, request_id, &mut finished).await;
+    let mut account_id = None;
+    let result = run(api, caller, method, params, request_id, &mut finished, &mut account_id).await;
     let elapsed = started.elapsed();
     let outcome = match &result {
         Ok(_) => "ok",
@@ -62,17 +63,19 @@ pub async fn call(api: &Api, caller: &Caller, method: &str, params: Value) -> Ou
     api.env.metrics.record_call(label, outcome, elapsed.as_secs_f64());
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     let transport = caller.transport.as_str();
+    // Present when the caller was signed in (absent from the line otherwise).
+    let account_id = account_id.map(tracing::field::display);
     match &result {
         Err(e) if e.internal_detail().is_some() => tracing::error!(
-            %request_id, method = label, transport, outcome, reason = %e.reason, duration_ms,
+            %request_id, method = label, transport, account_id, outcome, reason = %e.reason, duration_ms,
             detail = e.internal_detail(), "call failed"
         ),
-        Err(e) => {
-            tracing::info!(%request_id, method = label, transport, outcome, reason = %e.reason, duration_ms, "call")
-        }
-        Ok(_) => tracing::info!(%request_id, method = label, transport, outcome, duration_ms, "call"),
+        Err(e) => tracing::info!(
+            %request_id, method = label, transport, account_id, outcome, reason = %e.reason, duration_ms, "call"
+        ),
+        Ok(_) => tracing::info!(%request_id, method = label, transport, account_id, outcome, duration_ms, "call"),
     }
-    Outcome { request_id, result, finished }
+    Outcome { result, finished }
 }
 
 async fn run(
@@ -82,6 +85,7 @@ async fn run(
     params: Value,
     request_id: Uuid,
     finished: &mut Finished,
+    account_id: &mut Option<Uuid>,
 ) -> RpcResult<Box<RawValue>> {
     if api.shutdown.is_cancelled() {
         return Err(RpcError::service_unavailable("shutting_down"));
@@ -92,6 +96,7 @@ async fn run(
         return Err(RpcError::method_requires_post());
     }
     let principal = auth::authenticate(&api.env, &caller.credentials).await?;
+    *account_id = principal.as_ref().map(|p| p.account_id);
     // Every call counts against its caller's limit before anything is written for it,
     // refused calls included.
     let rate_key = match &principal {

@@ -10,17 +10,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
+use axum::extract::{ConnectInfo, Extension, Path, RawQuery, State};
+use axum::http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::Value;
+use uuid::Uuid;
 
 use super::request::{MAX_BODY_BYTES, SESSION_COOKIE, caller_from};
+use super::request_id::RequestId;
 use crate::call::Transport;
 use crate::call::caller::SessionCookie;
-use crate::error::RpcError;
+use crate::error::{ErrorKind, RpcError};
 use crate::rpc::envelope::{self, error_response, success_response};
 use crate::rpc::{Api, json, pipeline};
 
@@ -28,6 +30,7 @@ use crate::rpc::{Api, json, pipeline};
 pub async fn post_rpc(
     State(api): State<Arc<Api>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -35,23 +38,23 @@ pub async fn post_rpc(
     if declared_len.is_some_and(|len| len > DRAIN_LIMIT_BYTES) {
         // Too large to be worth reading to its end: refused at once, the connection closed.
         let error = RpcError::invalid_request("too_large").with("max_bytes", MAX_BODY_BYTES);
-        return closing(json_response(StatusCode::OK, error_response(Value::Null, &error, None)));
+        return closing(json_response(StatusCode::OK, error_response(Value::Null, &error, Some(request_id))));
     }
     let patience = Duration::from_secs(api.env.config.server.body_timeout_s);
     let bytes = match tokio::time::timeout(patience, read_body(body, declared_len)).await {
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
             let error = RpcError::invalid_request("too_large").with("max_bytes", MAX_BODY_BYTES);
-            return json_response(StatusCode::OK, error_response(Value::Null, &error, None));
+            return json_response(StatusCode::OK, error_response(Value::Null, &error, Some(request_id)));
         }
         Err(_) => {
             // The rest of the body is not awaited: the answer closes the connection.
             let error = RpcError::invalid_request("body_timeout").with("seconds", patience.as_secs());
-            return closing(json_response(StatusCode::OK, error_response(Value::Null, &error, None)));
+            return closing(json_response(StatusCode::OK, error_response(Value::Null, &error, Some(request_id))));
         }
     };
     let caller = caller_from(&api.env.config.server, &headers, peer, Transport::Post);
-    let answer = envelope::handle_body(&api, &caller, &bytes).await;
+    let answer = envelope::handle_body(&api, &caller, request_id, &bytes).await;
     let mut response = match answer.body {
         Some(body) => json_response(StatusCode::OK, body),
         None => StatusCode::NO_CONTENT.into_response(),
@@ -104,28 +107,29 @@ pub async fn get_rpc(
     State(api): State<Arc<Api>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(method): Path<String>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
     uri: Uri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     if uri.path_and_query().is_some_and(|target| target.as_str().len() > MAX_URI_BYTES) {
         let error = RpcError::invalid_request("too_large").with("max_bytes", MAX_URI_BYTES);
-        return json_response(StatusCode::URI_TOO_LONG, error_response(Value::Null, &error, None));
+        return json_response(StatusCode::URI_TOO_LONG, error_response(Value::Null, &error, Some(request_id)));
     }
     let query = match read_query(query.as_deref().unwrap_or("")) {
         Ok(query) => query,
-        Err(error) => return get_error(Value::Null, &error, None),
+        Err(error) => return get_error(Value::Null, &error, request_id),
     };
     let params = match read_params(query.params.as_deref()) {
         Ok(params) => params,
-        Err(error) => return get_error(query.id, &error, None),
+        Err(error) => return get_error(query.id, &error, request_id),
     };
     let id = query.id;
     let caller = caller_from(&api.env.config.server, &headers, peer, Transport::Get);
-    let outcome = pipeline::call(&api, &caller, &method, params).await;
+    let outcome = pipeline::call(&api, &caller, request_id, &method, params).await;
     let mut response = match outcome.result {
         Ok(result) => json_response(StatusCode::OK, success_response(id, &result)),
-        Err(error) => get_error(id, &error, Some(outcome.request_id)),
+        Err(error) => get_error(id, &error, request_id),
     };
     if let Some(cookie) = &outcome.finished.cookie {
         set_cookie(&mut response, &api, cookie);
@@ -198,13 +202,31 @@ fn parse_get_id(text: &str) -> Value {
     }
 }
 
-fn get_error(id: Value, error: &RpcError, request_id: Option<uuid::Uuid>) -> Response {
+/// A GET call's error: the status follows the error, with the headers that status calls for.
+fn get_error(id: Value, error: &RpcError, request_id: Uuid) -> Response {
     let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = json_response(status, error_response(id, error, request_id));
-    if let Some(seconds) = error.data_field("retry_after_s").and_then(Value::as_u64) {
-        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
-    }
+    let mut response = json_response(status, error_response(id, error, Some(request_id)));
+    refusal_headers(error, response.headers_mut());
     response
+}
+
+/// The headers an error's HTTP status calls for: `Retry-After` (429, and a 503 that says
+/// when), `WWW-Authenticate` (401: RFC 9110 §15.5.2; `error="invalid_token"` when a
+/// credential was given but is no good, RFC 6750 §3.1) and `Allow` (405, RFC 9110 §15.5.6).
+pub fn refusal_headers(error: &RpcError, headers: &mut HeaderMap) {
+    if let Some(seconds) = error.data_field("retry_after_s").and_then(Value::as_u64) {
+        headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if error.kind == ErrorKind::Unauthenticated {
+        let challenge = match error.reason.as_ref() {
+            "no_credentials" => "Bearer",
+            _ => "Bearer error=\"invalid_token\"",
+        };
+        headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    }
+    if error.http_status() == StatusCode::METHOD_NOT_ALLOWED.as_u16() {
+        headers.insert(ALLOW, HeaderValue::from_static("POST"));
+    }
 }
 
 fn json_response(status: StatusCode, body: String) -> Response {

@@ -10,6 +10,9 @@
 //!
 //! [`listen`] accepts the connections, under caps and timeouts.
 //!
+//! Every response the router gives carries `X-Request-Id`, the request's correlation id
+//! ([`request_id`]: also in every error's `data.request_id`, the log and the audit rows).
+//!
 //! Every response the router gives — calls, refusals, operational endpoints, 404s — says
 //! `X-Content-Type-Options: nosniff` (a JSON answer that echoes a client's text is never
 //! read as HTML) and `Cache-Control: no-store` (answers carry accounts, tokens, permits:
@@ -29,6 +32,7 @@ pub mod http;
 pub mod listen;
 pub mod ops;
 pub mod request;
+pub mod request_id;
 pub mod ws;
 
 use std::sync::Arc;
@@ -47,6 +51,7 @@ use crate::rpc::Api;
 
 pub fn router(api: Arc<Api>) -> Router {
     let cors = cors(&api.env.config.server);
+    let request_id = axum::middleware::from_fn_with_state(api.clone(), request_id::assign);
     Router::new()
         .route("/rpc", post(http::post_rpc))
         .route("/rpc/{method}", get(http::get_rpc))
@@ -61,6 +66,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .layer(SetResponseHeaderLayer::overriding(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(cors)
+        .layer(request_id)
 }
 
 /// CORS for the trusted origins, cookies included; nothing for any other origin, whose
@@ -72,6 +78,6 @@ fn cors(server: &ServerConfig) -> CorsLayer {
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([CONTENT_TYPE, AUTHORIZATION])
-        .expose_headers([RETRY_AFTER])
+        .expose_headers([RETRY_AFTER, request_id::X_REQUEST_ID])
         .max_age(Duration::from_secs(600))
 }

@@ -1,9 +1,10 @@
 //! `GET /ws`: the same JSON-RPC calls over a WebSocket, with the credentials of the
 //! upgrade request, plus server-pushed notifications.
 //!
-//! Each message is a body as POST takes it (a call or a batch). Calls on one socket run
-//! concurrently, at most [`MAX_IN_FLIGHT`] at a time; past that the socket stops reading,
-//! which slows only this socket. Answers and pushed notifications share one bounded queue
+//! Each message is a body as POST takes it (a call or a batch), with a correlation id of
+//! its own (its calls' `request_id`; the upgrade's `X-Request-Id` names only the upgrade).
+//! Calls on one socket run concurrently, at most [`MAX_IN_FLIGHT`] at a time; past that the
+//! socket stops reading, which slows only this socket. Answers and pushed notifications share one bounded queue
 //! (`websocket.outbound_queue`) to one writer; pings and close frames jump the queue.
 //!
 //! A socket closes with 1001 on shutdown (after finishing its calls), 4001 when the
@@ -27,7 +28,9 @@ use futures::{SinkExt, StreamExt};
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::task::TaskTracker;
+use uuid::Uuid;
 
+use super::http::refusal_headers;
 use super::request::{MAX_BODY_BYTES, caller_from};
 use crate::call::{Caller, Credentials, Transport};
 use crate::clock::Clock;
@@ -65,7 +68,9 @@ pub async fn upgrade(
         Ok(principal) => principal,
         Err(e) => {
             let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            return status.into_response();
+            let mut refusal = status.into_response();
+            refusal_headers(&e, refusal.headers_mut());
+            return refusal;
         }
     };
     let max = api.env.config.websocket.max_sockets_per_account;
@@ -207,7 +212,7 @@ impl Reader<'_> {
             let Ok(permit) = in_flight.clone().acquire_owned().await else { return Ending::Gone };
             let (api, caller, queue) = (self.api.clone(), self.caller.clone(), self.queue.clone());
             self.calls.spawn(async move {
-                let answer = rpc_envelope::handle_body(&api, &caller, &body).await;
+                let answer = rpc_envelope::handle_body(&api, &caller, Uuid::now_v7(), &body).await;
                 if let Some(body) = answer.body {
                     let _ = queue.send(body).await;
                 }
@@ -224,7 +229,7 @@ impl Reader<'_> {
     /// with the credentials it gave, and the socket's new standing is returned.
     async fn first_call(&mut self, body: &Bytes) -> Option<Standing> {
         self.link.begin_first_call();
-        let answer = rpc_envelope::handle_body(self.api, &self.caller, body).await;
+        let answer = rpc_envelope::handle_body(self.api, &self.caller, Uuid::now_v7(), body).await;
         let handover = self.link.end_first_call();
         if let Some(handover) = &handover {
             let token = handover.token.clone();

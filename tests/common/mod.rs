@@ -306,9 +306,26 @@ pub fn error_of(response: &Value) -> &Value {
     response.get("error").unwrap_or_else(|| panic!("expected an error, got {response}"))
 }
 
-/// Asserts a response is an error with `code` and `data.reason`.
+/// Asserts a response is an error with `code` and `data.reason`, carrying its request's
+/// correlation id as `data.request_id` (as every error the server answers does).
 pub fn assert_error(response: &Value, code: i64, reason: &str) {
     let error = error_of(response);
     assert_eq!(error["code"], code, "{response}");
     assert_eq!(error["data"]["reason"], reason, "{response}");
+    request_id_of(response);
+}
+
+/// The `data.request_id` of an error response, which must be a UUID.
+pub fn request_id_of(response: &Value) -> uuid::Uuid {
+    let id = error_of(response)["data"]["request_id"].as_str();
+    id.and_then(|id| uuid::Uuid::parse_str(id).ok()).unwrap_or_else(|| panic!("no request_id in data: {response}"))
+}
+
+/// A response's error object less its `data.request_id` (checked to be there): what two
+/// answers must agree on when they should say the same thing, each request having its own id.
+pub fn error_less_request_id(response: &Value) -> Value {
+    request_id_of(response);
+    let mut error = error_of(response).clone();
+    error["data"].as_object_mut().map(|data| data.remove("request_id"));
+    error
 }

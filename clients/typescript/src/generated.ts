@@ -13,6 +13,17 @@ export type Account = {
 };
 
 /**
+ * An account as a lookup shows it: no email, no dates.
+ */
+export type AccountRef = {
+  id: string;
+  /**
+   * As the account spelt it.
+   */
+  username: string;
+};
+
+/**
  * A non-negative decimal string such as "1999.99"; never a JSON number.
  */
 export type Amount = string;
@@ -489,6 +500,20 @@ export type AccountLogoutParams = { [key: string]: unknown };
  */
 export type OkResult = {
   ok: boolean;
+};
+
+/**
+ * Params of `account_lookup`.
+ */
+export type AccountLookupParams = {
+  /**
+   * The username, in any letter case.
+   */
+  username: string;
+};
+
+export type AccountLookupResult = {
+  account: AccountRef;
 };
 
 /**
@@ -1127,6 +1152,10 @@ export interface Methods {
    */
   account_logout: { params: AccountLogoutParams; result: OkResult };
   /**
+   * The id of the enabled account with this username (any letter case), to address an offer to it.
+   */
+  account_lookup: { params: AccountLookupParams; result: AccountLookupResult };
+  /**
    * Change your password; ends every other session and closes their sockets.
    */
   account_password_change: { params: AccountPasswordChangeParams; result: OkResult };
@@ -1289,6 +1318,7 @@ export const METHODS = {
   account_list: { auth: "admin", sideEffects: false },
   account_login: { auth: "public", sideEffects: true },
   account_logout: { auth: "account", sideEffects: true },
+  account_lookup: { auth: "account", sideEffects: false },
   account_password_change: { auth: "account", sideEffects: true },
   account_signup: { auth: "public", sideEffects: true },
   audit_list: { auth: "account", sideEffects: false },

@@ -139,8 +139,12 @@ test("declining asks for an optional reason in a dialog; a sent offer can be ret
   await page.getByText("No offers are waiting for you.").waitFor();
   assert.equal(await page.getByRole("dialog").count(), 0);
 
-  // eve holds approver at org:acme, so she may offer it there.
-  await page.getByLabel("Recipient account id").fill(finn.id);
+  // eve holds approver at org:acme, so she may offer it there; the recipient is found by name.
+  await page.getByLabel("Recipient username").fill("nobody-here");
+  await page.getByLabel("Role", { exact: true }).selectOption("approver");
+  await page.getByRole("button", { name: "Send offer" }).click();
+  await page.locator("form").getByRole("alert").waitFor();
+  await page.getByLabel("Recipient username").fill(finn.username.toUpperCase());
   await page.getByLabel("Role", { exact: true }).selectOption("approver");
   await page.getByLabel("Scope (optional)").fill("org:acme/store:berlin");
   await page.getByRole("button", { name: "Send offer" }).click();
@@ -150,6 +154,7 @@ test("declining asks for an optional reason in a dialog; a sent offer can be ret
   const { offers } = await server.admin.call("permit_offer_history", { account_id: eve.id });
   assert.deepEqual(offers.map((o) => o.status).sort(), ["declined", "retracted"]);
   assert.equal(offers.find((o) => o.status === "declined").decline_reason, "Not my job");
+  assert.equal(offers.find((o) => o.status === "retracted").to_account_id, finn.id, "sent to the account named");
   assertNoErrors(page);
   await page.context().close();
 });

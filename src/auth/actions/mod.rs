@@ -1,9 +1,10 @@
 //! The identity methods of docs/protocol.md §4, one file per object: accounts (and signing in),
-//! the admin's kill switch, sessions, signing in a socket, API tokens. `account_bootstrap` lives with the
-//! bootstrap logic.
+//! looking an account up by username, the admin's kill switch, sessions, signing in a socket,
+//! API tokens. `account_bootstrap` lives with the bootstrap logic.
 
 pub mod account;
 pub mod disable;
+pub mod lookup;
 pub mod session;
 pub mod socket;
 pub mod token;
@@ -20,6 +21,7 @@ pub fn all() -> Vec<Box<dyn Handler>> {
         Box::new(account::Signup),
         Box::new(account::PasswordChange),
         Box::new(account::List),
+        Box::new(lookup::Lookup),
         Box::new(disable::Disable),
         Box::new(disable::Enable),
         Box::new(account::Whoami),

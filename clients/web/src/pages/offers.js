@@ -117,8 +117,8 @@ function outgoingRow(app, offer, slot, reload) {
 }
 
 /**
- * The form to offer a role: recipient by account id, a role the caller may give, scope,
- * message and expiry.
+ * The form to offer a role: recipient by username (`account_lookup` finds the id), a role the
+ * caller may give, scope, message and expiry.
  * @param {App} app
  * @param {() => Promise<void>} reload
  */
@@ -141,7 +141,7 @@ async function sendForm(app, reload) {
   let accounts = null;
   if (isAdmin(app)) {
     const listed = await app.client.get("account_list", { limit: 500 });
-    accounts = h("datalist", { id: "offer-accounts" }, listed.accounts.map((/** @type {any} */ a) => h("option", { value: a.id }, a.username)));
+    accounts = h("datalist", { id: "offer-accounts" }, listed.accounts.map((/** @type {any} */ a) => h("option", { value: a.username })));
   }
   /** @param {Event} event */
   const submit = async (event) => {
@@ -149,8 +149,10 @@ async function sendForm(app, reload) {
     mount(status);
     const value = (/** @type {any} */ el) => el.value.trim();
     try {
+      // POST: an unknown name is answered 200 with `not_found`, not a console-logged 404.
+      const { account } = await app.client.call("account_lookup", { username: value(recipient) });
       const { offer } = await app.client.call("permit_offer_create", {
-        to_account_id: value(recipient),
+        to_account_id: account.id,
         role: value(role),
         scope_id: value(scope) || null,
         message: value(message) || null,
@@ -168,7 +170,7 @@ async function sendForm(app, reload) {
     "form",
     { class: "card form", onsubmit: submit, "aria-labelledby": "send-offer-title" },
     h("h2", { id: "send-offer-title" }, "Send an offer"),
-    field("offer-to", "Recipient account id", recipient, "The account's id (a UUID). There is no lookup by username yet."),
+    field("offer-to", "Recipient username", recipient, "The username of the account to offer the role to."),
     accounts,
     field("offer-role", "Role", role),
     field("offer-scope", "Scope (optional)", scope, "Where the role holds, e.g. org:acme. Empty means everywhere."),

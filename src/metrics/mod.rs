@@ -1,13 +1,41 @@
 //! Prometheus metrics (served as text at `GET /metrics`): calls by method and outcome,
 //! call latency by method, open WebSockets, notifications sent, sockets closed for
-//! falling behind, and webhook deliveries by event and outcome.
+//! falling behind, and webhook deliveries by event and outcome, all named `countersign_*`;
+//! `countersign_build_info{version}`; and the standard `process_*` metrics (`process.rs`).
+//!
+//! Two text formats, as the scraper asks ([`Format`]): OpenMetrics 1.0, which the
+//! `prometheus-client` crate encodes, and the classic Prometheus text format 0.0.4,
+//! rewritten from it by `classic.rs`.
+
+mod classic;
+mod process;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
+
+/// A text exposition format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0 (`application/openmetrics-text; version=1.0.0`).
+    OpenMetrics,
+    /// The classic Prometheus text format (`text/plain; version=0.0.4`).
+    Classic,
+}
+
+impl Format {
+    /// The `Content-Type` of an exposition in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Classic => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -44,7 +72,11 @@ fn latency_histogram() -> Histogram {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("countersign");
+        let mut root = Registry::default();
+        process::register(&mut root);
+        let registry = root.sub_registry_with_prefix("countersign");
+        let build = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
+        registry.register("build", "The running build: its version in a label, value 1", build);
         let calls = Family::<CallLabels, Counter>::default();
         let latency = Family::<MethodLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
         let sockets = Gauge::default();
@@ -67,7 +99,7 @@ impl Default for Metrics {
             "Webhook deliveries by event and outcome (accepted: a 2xx; refused: anything else)",
             deliveries.clone(),
         );
-        Metrics { registry, calls, latency, sockets, notifications, resyncs, refused, deliveries }
+        Metrics { registry: root, calls, latency, sockets, notifications, resyncs, refused, deliveries }
     }
 }
 
@@ -105,10 +137,13 @@ impl Metrics {
         self.sockets.dec();
     }
 
-    /// The Prometheus text exposition of every metric.
-    pub fn encode(&self) -> String {
+    /// The text exposition of every metric, in `format`.
+    pub fn encode(&self, format: Format) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
-        out
+        match format {
+            Format::OpenMetrics => out,
+            Format::Classic => classic::from_openmetrics(&out),
+        }
     }
 }

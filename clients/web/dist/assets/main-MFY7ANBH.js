@@ -1191,15 +1191,16 @@ async function sendForm(app2, reload) {
   let accounts = null;
   if (isAdmin(app2)) {
     const listed = await app2.client.get("account_list", { limit: 500 });
-    accounts = h("datalist", { id: "offer-accounts" }, listed.accounts.map((a) => h("option", { value: a.id }, a.username)));
+    accounts = h("datalist", { id: "offer-accounts" }, listed.accounts.map((a) => h("option", { value: a.username })));
   }
   const submit = async (event) => {
     event.preventDefault();
     mount(status);
     const value = (el) => el.value.trim();
     try {
+      const { account } = await app2.client.call("account_lookup", { username: value(recipient) });
       const { offer } = await app2.client.call("permit_offer_create", {
-        to_account_id: value(recipient),
+        to_account_id: account.id,
         role: value(role),
         scope_id: value(scope) || null,
         message: value(message) || null,
@@ -1217,7 +1218,7 @@ async function sendForm(app2, reload) {
     "form",
     { class: "card form", onsubmit: submit, "aria-labelledby": "send-offer-title" },
     h("h2", { id: "send-offer-title" }, "Send an offer"),
-    field2("offer-to", "Recipient account id", recipient, "The account's id (a UUID). There is no lookup by username yet."),
+    field2("offer-to", "Recipient username", recipient, "The username of the account to offer the role to."),
     accounts,
     field2("offer-role", "Role", role),
     field2("offer-scope", "Scope (optional)", scope, "Where the role holds, e.g. org:acme. Empty means everywhere."),
