@@ -118,8 +118,11 @@ async fn whoami_of_a_global_admin_is_exactly_star(backend: Backend) {
     assert_eq!(ann.ok("whoami", json!({})).await["permissions"], json!({}));
     grant(&admin, &ann_id, "admin", None).await;
     assert_eq!(ann.ok("whoami", json!({})).await["permissions"], json!({"*": ["*"]}));
-    let results = answers(&ann, vec![check("anything", "at-all", None), check("x", "y", Some("org:z/team:q"))]).await;
-    assert_eq!(results, json!([true, true]));
+    let asked = vec![check("modules", "edit-own", None), check("policies", "manage", Some("org:z/team:q"))];
+    assert_eq!(answers(&ann, asked).await, json!([true, true]));
+    // Even an admin's question must name what exists (§5.1).
+    let unknown = ann.call("permission_check", json!({"checks": [check("anything", "at-all", None)]})).await;
+    assert_error(&unknown, -32005, "unknown_resource");
 }
 
 async fn verb_star_expands_to_every_action_kind(backend: Backend) {
@@ -132,12 +135,17 @@ async fn verb_star_expands_to_every_action_kind(backend: Backend) {
     assert_eq!(permissions["refund/org:acme"], json!(["approve", "view-any"]));
 
     let mut checks: Vec<Value> = KINDS.iter().map(|kind| check(kind, "approve", Some("org:acme"))).collect();
-    checks.push(check("module.status", "approve", Some("org:acme")));
-    checks.push(check("*", "approve", Some("org:acme")));
+    checks.push(check("module.status", "edit", Some("org:acme")));
+    checks.push(check("policies", "manage", Some("org:acme")));
     checks.push(check("refund", "execute-any", Some("org:acme")));
     let mut expected = vec![true; KINDS.len()];
     expected.extend([false, false, false]);
     assert_eq!(answers(&ann, checks).await, json!(expected));
+    // `approve` is a verb of the kinds only, and `*` no resource one may ask about.
+    for (resource, reason) in [("module.status", "unknown_verb"), ("*", "unknown_resource")] {
+        let asked = json!({"checks": [check(resource, "approve", Some("org:acme"))]});
+        assert_error(&ann.call("permission_check", asked).await, -32005, reason);
+    }
 
     // Several roles merge their verbs per key, sorted.
     grant(&admin, &ann_id, "operator", Some("org:acme")).await;

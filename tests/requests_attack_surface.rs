@@ -10,7 +10,7 @@
 mod common;
 
 use common::identity::Client;
-use common::{Backend, TestServer, start_with};
+use common::{Backend, TestServer, error_less_request_id, start_with};
 use countersign::config::{Config, RateLimit};
 use countersign::on_conn;
 use serde_json::{Value, json};
@@ -212,7 +212,8 @@ impl Ledger {
         if code == -32002 {
             self.denied.push((method.to_owned(), reason.to_owned()));
         }
-        error.clone()
+        // Without its request's own id: what two refusals that should look alike must share.
+        error_less_request_id(&response)
     }
 
     /// The same over GET (reads only): HTTP status by the error table.
