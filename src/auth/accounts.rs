@@ -29,9 +29,11 @@ pub struct Created {
 
 const COLUMNS: &str = "id, username, email, created_at, disabled_at";
 
-/// A select-list item: the default (first) actor of the account aliased `a`.
-pub const DEFAULT_ACTOR: &str =
-    "(SELECT id FROM actors WHERE account_id = a.id ORDER BY created_at, id LIMIT 1) AS actor_id";
+/// Joins the default (first) actor of the account aliased `a` as `d` (select `d.id AS
+/// actor_id`): a join, so it is looked up once per account however many rows the query gives
+/// (a select-list subquery would run once per row: once per permit in a credential lookup).
+pub const JOIN_DEFAULT_ACTOR: &str =
+    "JOIN actors d ON d.id = (SELECT id FROM actors WHERE account_id = a.id ORDER BY created_at, id LIMIT 1)";
 
 /// What a username may contain (also stated in the params schemas).
 pub const USERNAME_PATTERN: &str = r"^[A-Za-z0-9._@+-]{1,64}$";
@@ -110,9 +112,8 @@ pub async fn find_for_login(conn: ConnRef<'_>, username: &str) -> RpcResult<Opti
         password_hash: String,
     }
     let sql = format!(
-        "SELECT a.id, a.username, a.email, a.created_at, a.disabled_at, a.password_hash, \
-               {DEFAULT_ACTOR} \
-               FROM accounts a WHERE a.username_key = $1 AND a.disabled_at IS NULL"
+        "SELECT a.id, a.username, a.email, a.created_at, a.disabled_at, a.password_hash, d.id AS actor_id \
+               FROM accounts a {JOIN_DEFAULT_ACTOR} WHERE a.username_key = $1 AND a.disabled_at IS NULL"
     );
     let row: Option<Row> =
         on_conn!(conn, c => sqlx::query_as(&sql).bind(username_key(username)).fetch_optional(&mut *c).await)?;
@@ -128,8 +129,8 @@ pub async fn find_enabled(conn: ConnRef<'_>, id: Uuid) -> RpcResult<Option<Creat
         actor_id: Uuid,
     }
     let sql = format!(
-        "SELECT a.id, a.username, a.email, a.created_at, a.disabled_at, {DEFAULT_ACTOR} \
-         FROM accounts a WHERE a.id = $1 AND a.disabled_at IS NULL"
+        "SELECT a.id, a.username, a.email, a.created_at, a.disabled_at, d.id AS actor_id \
+         FROM accounts a {JOIN_DEFAULT_ACTOR} WHERE a.id = $1 AND a.disabled_at IS NULL"
     );
     let row: Option<Row> = on_conn!(conn, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *c).await)?;
     Ok(row.map(|r| Created { account: r.account, actor_id: r.actor_id }))
@@ -157,9 +158,13 @@ pub async fn list(conn: ConnRef<'_>, cursor: Option<Uuid>, limit: i64) -> RpcRes
     Ok(on_conn!(conn, c => sqlx::query_as(&sql).bind(cursor).bind(limit).fetch_all(&mut *c).await)?)
 }
 
-pub async fn count(conn: ConnRef<'_>) -> RpcResult<i64> {
-    Ok(on_conn!(conn, c => sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&mut *c).await)?)
+/// Whether any account exists (the first row ends the search: no count of them all).
+pub async fn any(conn: ConnRef<'_>) -> RpcResult<bool> {
+    Ok(on_conn!(conn, c => sqlx::query_scalar(ANY_ACCOUNT).fetch_one(&mut *c).await)?)
 }
+
+/// The statement of [`any`].
+pub const ANY_ACCOUNT: &str = "SELECT EXISTS (SELECT 1 FROM accounts)";
 
 /// Disables (`at` given) or re-enables (`None`) the account; `false` when it is already
 /// so or does not exist.

@@ -73,7 +73,7 @@ pub enum State {
 
 /// Where the bootstrap stands at `now`.
 pub async fn state(mut conn: ConnRef<'_>) -> anyhow::Result<State> {
-    if accounts::count(conn.reborrow()).await? > 0 {
+    if accounts::any(conn.reborrow()).await? {
         return Ok(State::Done);
     }
     let row: Option<(String, DateTime<Utc>, DateTime<Utc>)> = on_conn!(conn, c => sqlx::query_as(
@@ -179,7 +179,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 /// simply retired (the command line's path).
 async fn consume(mut conn: ConnRef<'_>, token: Option<&str>, now: DateTime<Utc>) -> RpcResult<Option<String>> {
     let already = || RpcError::conflict("already_bootstrapped").message("An account exists already; sign in instead.");
-    if accounts::count(conn.reborrow()).await? > 0 {
+    if accounts::any(conn.reborrow()).await? {
         return Err(already());
     }
     let stored: Option<(String, String, DateTime<Utc>)> = on_conn!(conn.reborrow(), c => sqlx::query_as(
@@ -194,7 +194,7 @@ async fn consume(mut conn: ConnRef<'_>, token: Option<&str>, now: DateTime<Utc>)
             .with("expires_at", expires_at.to_rfc3339())),
         Some((_, file, _)) => Ok(Some(file)),
         // A bootstrap that committed while this one waited for the row took it.
-        None if accounts::count(conn).await? > 0 => Err(already()),
+        None if accounts::any(conn).await? => Err(already()),
         None => Err(RpcError::forbidden("invalid_bootstrap_token")
             .message("No bootstrap token is pending: restart the server or run `countersign bootstrap-token --rotate`.")),
     }
@@ -217,7 +217,7 @@ pub async fn create_admin(ctx: &mut Ctx, new: NewAdmin<'_>, event_type: &str) ->
     let now = ctx.now();
     let hash = password::hash_new(new.password).await?;
     let mut written = None;
-    if new.token.is_some() || accounts::count(ctx.conn().await?).await? == 0 {
+    if new.token.is_some() || !accounts::any(ctx.conn().await?).await? {
         written = consume(ctx.conn().await?, new.token, now).await?;
     }
     let created = accounts::create(ctx.conn().await?, new.username, new.email, &hash, now).await?;

@@ -7,9 +7,9 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::accounts::DEFAULT_ACTOR;
+use super::accounts::JOIN_DEFAULT_ACTOR;
 use super::secret::{hash_token, new_token};
-use crate::authz::permits::{JOIN_UNREVOKED, JOINED_COLUMNS, JOINED_ORDER, JoinedPermit};
+use crate::authz::permits::{JOIN_ACTIVE, JOINED_COLUMNS, JOINED_ORDER, JoinedPermit};
 use crate::call::{Env, Principal, Via};
 use crate::db::{self, ConnRef};
 use crate::error::RpcResult;
@@ -66,13 +66,13 @@ pub async fn resolve(env: &Env, token: &str, now: DateTime<Utc>) -> RpcResult<Op
         permit: JoinedPermit,
     }
     let sql = format!(
-        "SELECT s.id, s.account_id, s.last_seen_at, s.expires_at, a.username, {DEFAULT_ACTOR}, {JOINED_COLUMNS} \
-               FROM sessions s JOIN accounts a ON a.id = s.account_id {JOIN_UNREVOKED} \
+        "SELECT s.id, s.account_id, s.last_seen_at, s.expires_at, a.username, d.id AS actor_id, {JOINED_COLUMNS} \
+               FROM sessions s JOIN accounts a ON a.id = s.account_id {JOIN_DEFAULT_ACTOR} {JOIN_ACTIVE} \
                WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND a.disabled_at IS NULL {JOINED_ORDER}"
     );
     let rows: Vec<Row> = {
         let mut conn = env.db.read().await?;
-        on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(hash_token(token)).fetch_all(&mut *c).await)?
+        on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(hash_token(token)).bind(now).fetch_all(&mut *c).await)?
     };
     let Some(first) = rows.first().filter(|r| r.expires_at > now) else { return Ok(None) };
     let (id, account_id, actor_id, last_seen_at) = (first.id, first.account_id, first.actor_id, first.last_seen_at);

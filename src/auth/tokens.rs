@@ -7,9 +7,9 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::accounts::DEFAULT_ACTOR;
+use super::accounts::JOIN_DEFAULT_ACTOR;
 use super::secret::{API_TOKEN_PREFIX, hash_token, new_token};
-use crate::authz::permits::{JOIN_UNREVOKED, JOINED_COLUMNS, JOINED_ORDER, JoinedPermit};
+use crate::authz::permits::{JOIN_ACTIVE, JOINED_COLUMNS, JOINED_ORDER, JoinedPermit};
 use crate::call::{Env, Principal, Via};
 use crate::db::{self, ConnRef};
 use crate::error::RpcResult;
@@ -97,14 +97,14 @@ pub async fn resolve(env: &Env, secret: &str, now: DateTime<Utc>) -> RpcResult<O
         permit: JoinedPermit,
     }
     let sql = format!(
-        "SELECT t.id, t.account_id, t.methods, t.expires_at, t.last_used_at, a.username, {DEFAULT_ACTOR}, \
+        "SELECT t.id, t.account_id, t.methods, t.expires_at, t.last_used_at, a.username, d.id AS actor_id, \
                {JOINED_COLUMNS} \
-               FROM api_tokens t JOIN accounts a ON a.id = t.account_id {JOIN_UNREVOKED} \
+               FROM api_tokens t JOIN accounts a ON a.id = t.account_id {JOIN_DEFAULT_ACTOR} {JOIN_ACTIVE} \
                WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND a.disabled_at IS NULL {JOINED_ORDER}"
     );
     let rows: Vec<Found> = {
         let mut conn = env.db.read().await?;
-        on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(hash_token(secret)).fetch_all(&mut *c).await)?
+        on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(hash_token(secret)).bind(now).fetch_all(&mut *c).await)?
     };
     let Some(first) = rows.first().filter(|f| f.expires_at.is_none_or(|at| at > now)) else { return Ok(None) };
     let (id, account_id, actor_id, last_used_at) = (first.id, first.account_id, first.actor_id, first.last_used_at);

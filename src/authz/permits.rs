@@ -72,15 +72,18 @@ pub async fn active_of_account(conn: ConnRef<'_>, account_id: Uuid, now: DateTim
     Ok(permits.into_iter().filter(|p| p.is_active(now)).collect())
 }
 
-/// Select-list items for the permits joined as `p` by [`JOIN_UNREVOKED`]: one row per
+/// Select-list items for the permits joined as `p` by [`JOIN_ACTIVE`]: one row per
 /// permit, all `p_…` columns null when the account holds none. Lets a credential lookup
 /// read the caller's permits in the same query.
 pub const JOINED_COLUMNS: &str = "p.id AS p_id, p.actor_id AS p_actor_id, p.role AS p_role, \
     p.scope_id AS p_scope_id, p.granted_by AS p_granted_by, p.source_offer_id AS p_source_offer_id, \
     p.created_at AS p_created_at, p.expires_at AS p_expires_at";
 
-/// Joins the unrevoked permits of the account aliased `a`; order by [`JOINED_ORDER`].
-pub const JOIN_UNREVOKED: &str = "LEFT JOIN permits p ON p.account_id = a.id AND p.revoked_at IS NULL";
+/// Joins the active permits of the account aliased `a` at the time bound as `$2`; order by
+/// [`JOINED_ORDER`]. Index `permits_account_active` serves both, so a lookup reads exactly
+/// the active rows, in order, however many revoked or expired ones the account has.
+pub const JOIN_ACTIVE: &str = "LEFT JOIN permits p ON p.account_id = a.id AND p.revoked_at IS NULL \
+                               AND (p.expires_at IS NULL OR p.expires_at > $2)";
 
 /// Permits in grant order, oldest first.
 pub const JOINED_ORDER: &str = "ORDER BY p.created_at, p.id";
@@ -222,11 +225,14 @@ pub async fn revoke(
 /// at once cannot break it together: `conflict/last_admin`.
 pub async fn ensure_an_admin_remains(mut conn: ConnRef<'_>) -> RpcResult<()> {
     db::lock_key(conn.reborrow(), "permit/global-admins").await?;
-    let remaining: i64 = on_conn!(conn, c => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM permits p JOIN accounts a ON a.id = p.account_id WHERE p.role = $1 \
-         AND p.scope_id IS NULL AND p.revoked_at IS NULL AND p.expires_at IS NULL AND a.disabled_at IS NULL")
+    // `COALESCE(scope_id, '') = ''` lets index `permits_role_scope_active` find the global
+    // admin permits alone; the first that counts ends the search.
+    let remains: bool = on_conn!(conn, c => sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM permits p JOIN accounts a ON a.id = p.account_id WHERE p.role = $1 \
+         AND COALESCE(p.scope_id, '') = '' AND p.scope_id IS NULL AND p.revoked_at IS NULL \
+         AND p.expires_at IS NULL AND a.disabled_at IS NULL)")
         .bind(ADMIN).fetch_one(&mut *c).await)?;
-    if remaining == 0 {
+    if !remains {
         return Err(RpcError::conflict("last_admin").message(
             "This would leave no admin for good (an enabled account with a global admin permit that never \
              expires); grant one to another account first.",

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::model::{Approvals, Decision, DecisionInfo, Execution, Held, Request, Status};
+use crate::authz::scope;
 use crate::db::ConnRef;
 use crate::error::{RpcError, RpcResult};
 use crate::money::{Amount, Currency, Percentage};
@@ -284,28 +285,35 @@ pub async fn holders(
     if roles.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (0..roles.len()).map(|i| format!("${}", i + 4)).collect();
+    // The scope and each scope above it, or the global scope (''): index
+    // `permits_role_scope_active` then finds exactly the permits that count.
+    let scopes: Vec<String> = std::iter::once(String::new()).chain(scope::ancestors(scope_id)).collect();
+    let role_marks: Vec<String> = (0..roles.len()).map(|i| format!("${}", i + 3)).collect();
+    let scope_marks: Vec<String> = (0..scopes.len()).map(|i| format!("${}", i + 3 + roles.len())).collect();
     let sql = format!(
         "SELECT DISTINCT p.account_id FROM permits p JOIN accounts a ON a.id = p.account_id \
-         WHERE p.revoked_at IS NULL AND (p.expires_at IS NULL OR p.expires_at > $1) AND a.disabled_at IS NULL \
-         AND p.account_id <> $2 AND (p.scope_id IS NULL OR p.scope_id = $3 \
-         OR substr($3, 1, length(p.scope_id) + 1) = p.scope_id || '/') AND p.role IN ({})",
-        placeholders.join(", ")
+         WHERE p.role IN ({}) AND COALESCE(p.scope_id, '') IN ({}) AND p.revoked_at IS NULL \
+         AND (p.expires_at IS NULL OR p.expires_at > $1) AND a.disabled_at IS NULL AND p.account_id <> $2",
+        role_marks.join(", "),
+        scope_marks.join(", ")
     );
     Ok(on_conn!(conn, c => {
-        let mut query = sqlx::query_scalar(&sql).bind(now).bind(except).bind(scope_id);
+        let mut query = sqlx::query_scalar(&sql).bind(now).bind(except);
         for role in roles {
             query = query.bind(*role);
+        }
+        for scope in &scopes {
+            query = query.bind(scope);
         }
         query.fetch_all(&mut *c).await
     })?)
 }
 
-/// Up to `limit` requests still waiting for a person past their expiry.
+/// Up to `limit` requests still waiting for a person past their expiry, earliest expiry first.
 pub async fn due(conn: ConnRef<'_>, now: DateTime<Utc>, limit: i64) -> RpcResult<Vec<Uuid>> {
     Ok(on_conn!(conn, c => sqlx::query_scalar(
         "SELECT id FROM requests WHERE status IN ('awaiting_confirmation', 'pending_approval') \
-         AND expires_at <= $1 ORDER BY id LIMIT $2")
+         AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2")
         .bind(now).bind(limit).fetch_all(&mut *c).await)?)
 }
 
