@@ -9,7 +9,6 @@ use anyhow::Context as _;
 use crate::call::{Env, Handler};
 use crate::clock::Clock;
 use crate::config::Config;
-pub use crate::db::redact_url;
 use crate::db::{Db, Open};
 use crate::rpc::spec::{self, ActionSpec};
 use crate::rpc::{self, Api, Bound};
@@ -50,12 +49,6 @@ pub async fn assemble(config: Config, extra: Extra, clock: Clock, open: Open) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_passwords_in_urls() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact_url("sqlite://countersign.db"), "sqlite://countersign.db");
-    }
 
     #[test]
     fn builtin_declarations_bind_to_builtin_handlers() {

@@ -94,7 +94,7 @@ async fn create_database(admin_url: &str) -> anyhow::Result<(String, String)> {
     let name = format!("countersign_fanout_{}", uuid::Uuid::now_v7().simple());
     let mut conn = sqlx::PgConnection::connect(admin_url)
         .await
-        .with_context(|| format!("cannot connect to BENCH_PG_URL {}", countersign::app::redact_url(admin_url)))?;
+        .with_context(|| format!("cannot connect to BENCH_PG_URL {}", countersign::db::redact_url(admin_url)))?;
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
     let (base, _) = admin_url.rsplit_once('/').context("BENCH_PG_URL has no /database part")?;
     Ok((format!("{base}/{name}"), name))

@@ -89,7 +89,7 @@ impl Database {
 async fn admin(admin_url: &str) -> anyhow::Result<sqlx::PgConnection> {
     sqlx::PgConnection::connect(admin_url)
         .await
-        .with_context(|| format!("cannot connect to BENCH_PG_URL {}", countersign::app::redact_url(admin_url)))
+        .with_context(|| format!("cannot connect to BENCH_PG_URL {}", countersign::db::redact_url(admin_url)))
 }
 
 /// The admin URL with its database (the last path segment) replaced by `name`; a query
@@ -102,7 +102,7 @@ fn sibling_url(admin_url: &str, name: &str) -> anyhow::Result<String> {
     let (server, _) = base
         .rsplit_once('/')
         .filter(|(server, _)| server.ends_with(|c| c != '/'))
-        .with_context(|| format!("BENCH_PG_URL {} has no /database part", countersign::app::redact_url(admin_url)))?;
+        .with_context(|| format!("BENCH_PG_URL {} has no /database part", countersign::db::redact_url(admin_url)))?;
     Ok(format!("{server}/{name}{query}"))
 }
 

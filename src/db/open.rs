@@ -165,4 +165,10 @@ mod tests {
         assert_eq!(parse("postgres://ann@db.example/").unwrap().target(), "postgres://ann@db.example:5432/ann");
         assert_eq!(parse("sqlite::memory:").unwrap().target(), "sqlite::memory:");
     }
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("sqlite://countersign.db"), "sqlite://countersign.db");
+    }
 }

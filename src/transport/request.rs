@@ -50,12 +50,19 @@ pub fn caller_from(server: &ServerConfig, headers: &HeaderMap, peer: SocketAddr,
     Caller { credentials, ip: Some(ip), origin, transport, socket: None }
 }
 
+/// Whether `peer` is one of `server.trusted_proxies`, whose forwarding headers
+/// (`X-Forwarded-For`, `X-Request-Id`) are believed.
+pub fn is_trusted_proxy(trusted: &[IpNet], peer: IpAddr) -> bool {
+    let peer = peer.to_canonical();
+    trusted.iter().any(|net| net.contains(&peer))
+}
+
 /// The client's address: the connection's own, unless that is a trusted proxy; then the
 /// nearest `X-Forwarded-For` entry that is not itself a trusted proxy (entries further
 /// left were written by the client and prove nothing). A malformed entry stops the walk
 /// at the last address known good.
 fn client_ip(trusted: &[IpNet], headers: &HeaderMap, peer: IpAddr) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let is_trusted = |ip: &IpAddr| is_trusted_proxy(trusted, *ip);
     let mut client = peer.to_canonical();
     if !is_trusted(&client) {
         return client;

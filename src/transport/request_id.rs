@@ -26,6 +26,7 @@ use axum::response::Response;
 use ipnet::IpNet;
 use uuid::Uuid;
 
+use super::request::is_trusted_proxy;
 use crate::rpc::Api;
 
 /// The header that carries the correlation id, both ways.
@@ -51,8 +52,7 @@ pub async fn assign(State(api): State<Arc<Api>>, mut request: Request, next: Nex
 
 /// The incoming id, when a trusted proxy sent exactly one well-formed UUID.
 fn honoured(trusted: &[IpNet], headers: &HeaderMap, peer: Option<IpAddr>) -> Option<Uuid> {
-    let peer = peer?.to_canonical();
-    if !trusted.iter().any(|net| net.contains(&peer)) {
+    if !is_trusted_proxy(trusted, peer?) {
         return None;
     }
     let mut given = headers.get_all(X_REQUEST_ID).iter();
