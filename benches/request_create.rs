@@ -22,7 +22,8 @@
 //!   migrated database of the same kind, holding the same two accounts, `Db::begin_write`,
 //!   then countersign's own writers: `requests::store::insert` (the same row),
 //!   `audit_log::append` (lock `audit_head`, insert the row with its real hash, update the
-//!   head), `notify::push` to the approver and `notify::announce` (`pg_notify`), commit.
+//!   head), `notify::writer::write` to the approver and `notify::writer::announce`
+//!   (`pg_notify`), commit.
 //!   No HTTP, no JSON-RPC, no authentication, no policy read, no approver lookup.
 //!
 //! **Why.** A create is the first write of every gated action. The ratio ours/bare is

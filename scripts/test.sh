@@ -5,7 +5,8 @@
 # Needs beside Rust: PostgreSQL's server binaries (the harness starts a throwaway cluster),
 # python3 (the example webhook receiver), node 20.10+ (the TypeScript client and the console),
 # the console's Node packages (esbuild, playwright-core: `npm ci` in clients/web) and Debian's
-# chromium (the console's browser tests; never a downloaded browser). As root on Debian/Ubuntu
+# chromium (the console's browser tests; never a downloaded browser), valgrind (the instruction
+# budget, tests/instruction_budget.rs). As root on Debian/Ubuntu
 # it installs the missing ones with apt; otherwise it says what is missing and the suites that
 # need it skip, loudly (the COUNTERSIGN_REQUIRE_* switches turn a skip into a failure).
 set -euo pipefail
@@ -31,6 +32,7 @@ ensure python3 python3
 ensure node nodejs
 ensure npm npm
 ensure chromium chromium
+ensure valgrind valgrind
 # PostgreSQL refuses to run as root: the harness runs it as this user.
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then useradd --system --no-create-home postgres; fi
 for component in rustfmt clippy; do

@@ -22,7 +22,8 @@
 //!   [`notifications`], [`policies`], [`requests`];
 //! - kernel: [`call`] — the environment, the caller, `Ctx`, the `Action` trait;
 //! - services every domain uses: [`authz`] (the authorization engine), [`audit_log`],
-//!   [`notify`], [`sockets`], [`limits`], [`executors`] (signed webhook calls);
+//!   [`notify`], [`sockets`], [`limits`], [`executors`] (signed webhook calls),
+//!   [`credential_cache`] (resolved credentials, invalidated on every change);
 //! - base: [`error`], [`db`], [`clock`], [`config`], [`metrics`], [`money`], [`logging`].
 //!
 //! No `unsafe` anywhere in the crate: what the fuzz targets exercise is safe Rust, so a
@@ -39,6 +40,7 @@ pub mod call;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod credential_cache;
 pub mod db;
 pub mod error;
 pub mod executors;

@@ -40,13 +40,13 @@ pub async fn start(config: Config, extra: Extra, clock: Clock) -> anyhow::Result
     let serve = tokio::spawn(transport::listen::serve(listener, api.clone()));
     if let Some(pool) = env.db.postgres() {
         let after_gap = close_stale_sockets_of(env.clone());
-        tokio::spawn(listener::run(
-            pool.clone(),
-            env.hub.clone(),
-            env.sockets.clone(),
+        let served = listener::Served {
+            hub: env.hub.clone(),
+            sockets: env.sockets.clone(),
+            credentials: env.credentials.freshness().clone(),
             after_gap,
-            api.shutdown.clone(),
-        ));
+        };
+        tokio::spawn(listener::run(pool.clone(), served, api.shutdown.clone()));
     }
     tokio::spawn(housekeeping(api.clone()));
     tracing::info!(%addr, database = %env.db.target(), "countersign listening");

@@ -22,7 +22,7 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
     (5, "pipeline", &["rpc", "handlers", "notices", "schemas"]),
     (4, "domains", &["auth", "permits", "offers", "audit", "notifications", "policies", "requests"]),
     (3, "kernel", &["call"]),
-    (2, "services", &["authz", "audit_log", "notify", "sockets", "limits", "executors"]),
+    (2, "services", &["authz", "audit_log", "notify", "sockets", "limits", "executors", "credential_cache"]),
     (1, "base", &["error", "db", "clock", "config", "metrics", "money", "logging"]),
 ];
 

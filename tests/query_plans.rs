@@ -171,9 +171,11 @@ fn scanned_table(backend: Backend, sql: &str, plan: &[String]) -> Option<String>
     plan.iter().find_map(|line| {
         let table = match backend {
             // `SCAN t` reads a table whole; `SEARCH t USING INDEX …` does not; `SCAN CONSTANT
-            // ROW` is how SQLite evaluates `SELECT EXISTS (…)`, no table at all.
+            // ROW` is how SQLite evaluates `SELECT EXISTS (…)`, and `SCAN n-ROW VALUES CLAUSE`
+            // a multi-row `INSERT … VALUES`: no table at all.
             Backend::Sqlite => match line.trim().strip_prefix("SCAN ")? {
                 "CONSTANT ROW" => return None,
+                rest if rest.ends_with("-ROW VALUES CLAUSE") => return None,
                 rest if IN_FLIGHT_INDEXES.iter().any(|index| rest.ends_with(&format!("USING INDEX {index}"))) => {
                     return None;
                 }

@@ -3,11 +3,11 @@
 //! who approves. The request is built as the handler builds it (`Track::created`, then
 //! `settle`), and the rows are written by countersign's own writers, so the SQL, the
 //! locks and the hash are the same: `requests::store::insert`; `audit_log::append` (lock
-//! `audit_head`, insert the row with its hash, update the head); `notify::push` (bump the
-//! approver's `notification_heads` row, insert the notification) and `notify::announce`
-//! (`pg_notify` on PostgreSQL). The transaction is begun with `Db::begin_write` on a pool
-//! from `Db::connect`, the same as the server's (on SQLite: the in-process write lock and
-//! `BEGIN IMMEDIATE`).
+//! `audit_head`, insert the row with its hash, update the head); `notify::writer::write`
+//! (bump the approver's `notification_heads` row, insert the notification) and
+//! `notify::writer::announce` (`pg_notify` on PostgreSQL). The transaction is begun with
+//! `Db::begin_write` on a pool from `Db::connect`, the same as the server's (on SQLite: the
+//! in-process write lock and `BEGIN IMMEDIATE`).
 //!
 //! What does not depend on the database (the request, the audit data, the notice's JSON)
 //! is made before the transaction begins, as a careful hand-written version would.
@@ -19,7 +19,8 @@ use countersign::config::Config;
 use countersign::config::kinds::{Executor, Policy};
 use countersign::db::Db;
 use countersign::money::{Amount, Currency};
-use countersign::notify::{self, Notice as _};
+use countersign::notify::Notice as _;
+use countersign::notify::writer::{self, Outgoing};
 use countersign::requests::lifecycle::Track;
 use countersign::requests::model::{Approvals, Held, Request, Status};
 use countersign::requests::notices::RequestApprovalNeededNotice;
@@ -108,8 +109,9 @@ impl Bare {
         let written = async {
             store::insert(tx.conn(), &track.held, None).await?;
             audit_log::append(tx.conn(), event, &origin, now).await?;
-            notify::push(tx.conn(), approver, RequestApprovalNeededNotice::KIND, &notice, now).await?;
-            notify::announce(tx.conn(), approver).await
+            let outgoing = Outgoing { account_id: approver, kind: RequestApprovalNeededNotice::KIND, data: notice };
+            writer::write(tx.conn(), vec![outgoing], now).await?;
+            writer::announce(tx.conn(), Uuid::nil(), &[approver]).await
         };
         written.await.map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())

@@ -2,8 +2,9 @@
 //! compile next door halves the numbers; this makes such runs visible in the report.
 //!
 //! Other processes' CPU = the machine's busy time (`/proc/stat`: user, nice, system, irq,
-//! softirq, and steal, i.e. time the hypervisor gave elsewhere) minus this process's user
-//! and system time (`/proc/self/stat`), over the same interval. Interrupt time counts as
+//! softirq, and steal, i.e. time the hypervisor gave elsewhere) minus the user and system
+//! time of this process and of its children (a server process, a `wrk`), over the same
+//! interval. Interrupt time counts as
 //! busy because tick-based accounting also charges it to the process it interrupted.
 //! Softirq time spent on an otherwise idle CPU counts as others', so expect a few
 //! hundredths of a core on a quiet machine.
@@ -59,10 +60,21 @@ fn machine_ticks() -> Option<u64> {
     BUSY.iter().map(|&i| fields.get(i)?.parse::<u64>().ok()).sum()
 }
 
-/// utime + stime of `/proc/self/stat`.
+/// CPU of this process and of its children (a server process, `wrk`): the benchmark's own.
 fn own_ticks() -> Option<u64> {
+    tree_ticks(std::process::id())
+}
+
+/// CPU seconds this process has used (user and system), its children's not included.
+pub fn own_cpu_seconds() -> Option<f64> {
     let stat = Stat::read("self")?;
-    Some(stat.utime + stat.stime)
+    Some((stat.utime + stat.stime) as f64 / ticks_per_second()?)
+}
+
+/// CPU seconds of this process's children that ended and were waited for.
+pub fn ended_children_cpu_seconds() -> Option<f64> {
+    let stat = Stat::read("self")?;
+    Some((stat.cutime + stat.cstime) as f64 / ticks_per_second()?)
 }
 
 /// CPU of `pid` and of its children, live or exited (those it has waited for).

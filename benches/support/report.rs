@@ -71,12 +71,21 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 }
 }
 
+/// How the tables name countersign's side by default: `ours`, in `calls/s`.
+pub const OURS: Baseline = Baseline { name: "ours", unit: "calls/s" };
+
 /// The summary table: medians over rounds, and ratios from the same rounds' pairs.
 pub fn summary_table(cases: &[CaseResult], baseline: Baseline) -> String {
+    summary_table_of(cases, OURS, baseline)
+}
+
+/// [`summary_table`] with the measured side named too (`preloaded` in `pairs/s`, say).
+pub fn summary_table_of(cases: &[CaseResult], ours: Baseline, baseline: Baseline) -> String {
     let Baseline { name: b, unit } = baseline;
+    let Baseline { name: o, unit: o_unit } = ours;
     let mut out = format!(
-        "| case | ours calls/s | {b} {unit} | throughput ours/{b} | ours p50 ms | {b} p50 ms | p50 ours/{b} \
-         | ours p99 ms | {b} p99 ms |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+        "| case | {o} {o_unit} | {b} {unit} | throughput {o}/{b} | {o} p50 ms | {b} p50 ms | p50 {o}/{b} \
+         | {o} p99 ms | {b} p99 ms |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     for case in cases {
         let (ours, base) = (&case.ours, &case.baseline);
@@ -99,10 +108,15 @@ pub fn summary_table(cases: &[CaseResult], baseline: Baseline) -> String {
 /// Every run's throughput, to show the spread behind the medians; `*` marks a pair in
 /// which other processes used at least [`DISTURBED_CORES`].
 pub fn runs_table(cases: &[CaseResult], baseline: Baseline) -> String {
+    runs_table_of(cases, OURS, baseline)
+}
+
+/// [`runs_table`] with the measured side named too.
+pub fn runs_table_of(cases: &[CaseResult], ours: Baseline, baseline: Baseline) -> String {
     let rounds = cases.iter().map(|c| c.ours.len()).max().unwrap_or(0);
     let mut out = String::from("| case |");
     for round in 1..=rounds {
-        out.push_str(&format!(" round {round}: ours calls/s / {} {} |", baseline.name, baseline.unit));
+        out.push_str(&format!(" round {round}: {} {} / {} {} |", ours.name, ours.unit, baseline.name, baseline.unit));
     }
     out.push_str(&format!("\n|---|{}\n", "--:|".repeat(rounds)));
     for case in cases {

@@ -10,6 +10,7 @@ use countersign::authz::permits::{self, NewPermit};
 use countersign::call::Env;
 use countersign::clock::Clock;
 use countersign::config::Config;
+use countersign::db::Db;
 use countersign::server::{self, Running};
 use jsonrpsee::RpcModule;
 use jsonrpsee::server::{Server, ServerConfig, ServerHandle};
@@ -67,9 +68,15 @@ const BENCH_PERMITS: [(&str, Option<&str>); 4] = [
 /// Creates an account holding [`BENCH_PERMITS`] straight in the database, and an API
 /// token for it; returns the token's secret.
 pub async fn signed_in_token(env: &Env) -> anyhow::Result<String> {
-    let now = env.clock.now();
+    bench_account_token(&env.db).await
+}
+
+/// [`signed_in_token`] for a database this process opened itself (when countersign runs
+/// in a server process, `support/child.rs`).
+pub async fn bench_account_token(db: &Db) -> anyhow::Result<String> {
+    let now = Clock::default().now();
     let hash = password::hash_new("bench account password".to_owned()).await?;
-    let mut tx = env.db.begin_write().await?;
+    let mut tx = db.begin_write().await?;
     let created = accounts::create(tx.conn(), "bench", None, &hash, now).await?;
     for (role, scope) in BENCH_PERMITS {
         let new = NewPermit {

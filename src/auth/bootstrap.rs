@@ -231,6 +231,7 @@ pub async fn create_admin(ctx: &mut Ctx, new: NewAdmin<'_>, event_type: &str) ->
         expires_at: None,
     };
     permits::grant(ctx.conn().await?, admin, now).await?;
+    ctx.credentials_changed(created.account.id).await?;
     let event = AuditEvent::success(event_type)
         .target(created.account.id)
         .subject(created.account.id)

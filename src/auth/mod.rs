@@ -1,34 +1,28 @@
 //! Identity (docs/protocol.md §4): accounts, passwords, sessions, API tokens and the
 //! bootstrap — and [`authenticate`], which turns a request's credentials into a
-//! [`Principal`] on every call.
+//! [`Principal`](crate::call::Principal) on every call.
 //!
-//! Credentials are looked up on every call, never cached: a revoked session or token
-//! fails its very next call, on HTTP and on an open WebSocket alike. Only hashes of
-//! secrets are stored. A session's expiry slides forward as it is used.
+//! Credentials are resolved on every call, from the credential cache only while nothing
+//! about them has changed (`resolve`): a revoked session or token fails its very next
+//! call, on HTTP and on an open WebSocket alike. Only hashes of secrets are stored. A
+//! session's expiry slides forward as it is used.
 
 pub mod accounts;
 pub mod actions;
 pub mod bootstrap;
 pub mod password;
+pub mod resolve;
 pub mod secret;
 pub mod sessions;
 pub mod tokens;
 
 use uuid::Uuid;
 
-use crate::call::{Credentials, Ctx, Env, Principal};
+pub use resolve::{Purpose, authenticate};
+
+use crate::call::{Ctx, Env};
 use crate::error::{RpcError, RpcResult};
 use crate::sockets::{CLOSE_REVOKED, SocketKey};
-
-/// Resolves credentials to a principal; `None` when absent, unknown, expired or revoked.
-pub async fn authenticate(env: &Env, credentials: &Credentials) -> RpcResult<Option<Principal>> {
-    let now = env.clock.now();
-    match credentials {
-        Credentials::None => Ok(None),
-        Credentials::Session(token) | Credentials::SessionSecret(token) => sessions::resolve(env, token, now).await,
-        Credentials::Bearer(token) => tokens::resolve(env, token, now).await,
-    }
-}
 
 /// Closes (4001) this instance's sockets whose session or token no longer works —
 /// revoked, expired, or its account disabled; returns how many credentials that was. Run

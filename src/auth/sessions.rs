@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::accounts::JOIN_DEFAULT_ACTOR;
+use super::accounts::{HOLDER_COLUMNS, HolderRow, JOIN_DEFAULT_ACTOR};
 use super::secret::{hash_token, new_token};
 use crate::authz::permits::{JOIN_ACTIVE, JOINED_COLUMNS, JOINED_ORDER, JoinedPermit};
 use crate::call::{Env, Principal, Via};
@@ -51,47 +51,49 @@ pub async fn create(conn: ConnRef<'_>, account_id: Uuid, ttl: Duration, now: Dat
     Ok(session)
 }
 
-/// Looks a session token up, with its account's active permits (one query); renews its
-/// expiry when it was last seen over a minute ago.
-pub async fn resolve(env: &Env, token: &str, now: DateTime<Utc>) -> RpcResult<Option<Principal>> {
+/// Looks a session up by its token's hash, with its account and the account's active
+/// permits (one query); `None` when unknown, revoked, expired or its account disabled.
+pub async fn load(env: &Env, token_hash: &str, now: DateTime<Utc>) -> RpcResult<Option<Principal>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         id: Uuid,
-        account_id: Uuid,
-        actor_id: Uuid,
-        username: String,
+        #[sqlx(flatten)]
+        holder: HolderRow,
         last_seen_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         #[sqlx(flatten)]
         permit: JoinedPermit,
     }
     let sql = format!(
-        "SELECT s.id, s.account_id, s.last_seen_at, s.expires_at, a.username, d.id AS actor_id, {JOINED_COLUMNS} \
+        "SELECT s.id, s.last_seen_at, s.expires_at, {HOLDER_COLUMNS}, {JOINED_COLUMNS} \
                FROM sessions s JOIN accounts a ON a.id = s.account_id {JOIN_DEFAULT_ACTOR} {JOIN_ACTIVE} \
                WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND a.disabled_at IS NULL {JOINED_ORDER}"
     );
     let rows: Vec<Row> = {
         let mut conn = env.db.read().await?;
-        on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(hash_token(token)).bind(now).fetch_all(&mut *c).await)?
+        on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(token_hash).bind(now).fetch_all(&mut *c).await)?
     };
     let Some(first) = rows.first().filter(|r| r.expires_at > now) else { return Ok(None) };
-    let (id, account_id, actor_id, last_seen_at) = (first.id, first.account_id, first.actor_id, first.last_seen_at);
-    let first_expires_at = first.expires_at;
-    let username = first.username.clone();
-    let mut renewed_until = None;
-    if now - last_seen_at >= RENEW_EVERY {
-        let expires_at = now + ttl(env);
-        let mut tx = env.db.begin_write().await?;
-        on_conn!(tx.conn(), c => sqlx::query(
-            "UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id = $3 AND revoked_at IS NULL")
-            .bind(now).bind(expires_at).bind(id).execute(&mut *c).await.map(|_| ()))?;
-        tx.commit().await?;
-        renewed_until = Some(expires_at);
-    }
-    let permits = rows.into_iter().filter_map(|r| r.permit.active(account_id, actor_id, now)).collect();
-    let expires_at = renewed_until.unwrap_or(first_expires_at);
-    let via = Via::Session { id, renewed_until };
-    Ok(Some(Principal::new(account_id, actor_id, username, via, permits).expiring(Some(expires_at))))
+    let (id, holder, last_seen_at, expires_at) = (first.id, first.holder.clone(), first.last_seen_at, first.expires_at);
+    let permits = rows.into_iter().filter_map(|r| r.permit.active(holder.account_id, holder.actor_id, now)).collect();
+    let via = Via::Session { id, renewed_until: None };
+    Ok(Some(Principal::new(&env.roles, holder.into(), via, permits, Some(expires_at), Some(last_seen_at))))
+}
+
+/// Whether a session last renewed at `last_seen_at` is due for renewal at `now`.
+pub fn renewal_due(last_seen_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    last_seen_at.is_none_or(|at| now - at >= RENEW_EVERY)
+}
+
+/// Slides the session's expiry forward from `now`; `None` when it was revoked meanwhile.
+pub async fn renew(env: &Env, id: Uuid, now: DateTime<Utc>) -> RpcResult<Option<DateTime<Utc>>> {
+    let expires_at = now + ttl(env);
+    let mut tx = env.db.begin_write().await?;
+    let renewed = on_conn!(tx.conn(), c => sqlx::query(
+        "UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id = $3 AND revoked_at IS NULL")
+        .bind(now).bind(expires_at).bind(id).execute(&mut *c).await.map(|r| r.rows_affected() == 1))?;
+    tx.commit().await?;
+    Ok(renewed.then_some(expires_at))
 }
 
 /// Which of the sessions among `keys` still work at `now` (not revoked, not expired, their

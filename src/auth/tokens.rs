@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::accounts::JOIN_DEFAULT_ACTOR;
+use super::accounts::{HOLDER_COLUMNS, HolderRow, JOIN_DEFAULT_ACTOR};
 use super::secret::{API_TOKEN_PREFIX, hash_token, new_token};
 use crate::authz::permits::{JOIN_ACTIVE, JOINED_COLUMNS, JOINED_ORDER, JoinedPermit};
 use crate::call::{Env, Principal, Via};
@@ -81,15 +81,14 @@ pub async fn create(
     Ok((token, secret))
 }
 
-/// Looks a bearer secret up, with its account's active permits (one query); notes when
-/// it was last used (at most once a minute).
-pub async fn resolve(env: &Env, secret: &str, now: DateTime<Utc>) -> RpcResult<Option<Principal>> {
+/// Looks an API token up by its secret's hash, with its account and the account's active
+/// permits (one query); `None` when unknown, revoked, expired or its account disabled.
+pub async fn load(env: &Env, secret_hash: &str, now: DateTime<Utc>) -> RpcResult<Option<Principal>> {
     #[derive(sqlx::FromRow)]
     struct Found {
         id: Uuid,
-        account_id: Uuid,
-        actor_id: Uuid,
-        username: String,
+        #[sqlx(flatten)]
+        holder: HolderRow,
         methods: Option<String>,
         expires_at: Option<DateTime<Utc>>,
         last_used_at: Option<DateTime<Utc>>,
@@ -97,29 +96,34 @@ pub async fn resolve(env: &Env, secret: &str, now: DateTime<Utc>) -> RpcResult<O
         permit: JoinedPermit,
     }
     let sql = format!(
-        "SELECT t.id, t.account_id, t.methods, t.expires_at, t.last_used_at, a.username, d.id AS actor_id, \
-               {JOINED_COLUMNS} \
+        "SELECT t.id, t.methods, t.expires_at, t.last_used_at, {HOLDER_COLUMNS}, {JOINED_COLUMNS} \
                FROM api_tokens t JOIN accounts a ON a.id = t.account_id {JOIN_DEFAULT_ACTOR} {JOIN_ACTIVE} \
                WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND a.disabled_at IS NULL {JOINED_ORDER}"
     );
     let rows: Vec<Found> = {
         let mut conn = env.db.read().await?;
-        on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(hash_token(secret)).bind(now).fetch_all(&mut *c).await)?
+        on_conn!(conn.conn(), c => sqlx::query_as(&sql).bind(secret_hash).bind(now).fetch_all(&mut *c).await)?
     };
     let Some(first) = rows.first().filter(|f| f.expires_at.is_none_or(|at| at > now)) else { return Ok(None) };
-    let (id, account_id, actor_id, last_used_at) = (first.id, first.account_id, first.actor_id, first.last_used_at);
-    let token_expires_at = first.expires_at;
-    let username = first.username.clone();
+    let (id, holder, expires_at, last_used_at) = (first.id, first.holder.clone(), first.expires_at, first.last_used_at);
     let methods = first.methods.as_deref().map(|m| serde_json::from_str(m).unwrap_or_default());
-    if last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
-        let mut tx = env.db.begin_write().await?;
-        on_conn!(tx.conn(), c => sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-            .bind(now).bind(id).execute(&mut *c).await.map(|_| ()))?;
-        tx.commit().await?;
-    }
-    let permits = rows.into_iter().filter_map(|r| r.permit.active(account_id, actor_id, now)).collect();
+    let permits = rows.into_iter().filter_map(|r| r.permit.active(holder.account_id, holder.actor_id, now)).collect();
     let via = Via::Token { id, methods };
-    Ok(Some(Principal::new(account_id, actor_id, username, via, permits).expiring(token_expires_at)))
+    Ok(Some(Principal::new(&env.roles, holder.into(), via, permits, expires_at, last_used_at)))
+}
+
+/// Whether a token last noted as used at `last_used_at` is due to be noted again at `now`.
+pub fn touch_due(last_used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY)
+}
+
+/// Notes the token as used at `now`; `false` when it was revoked meanwhile.
+pub async fn touch(env: &Env, id: Uuid, now: DateTime<Utc>) -> RpcResult<bool> {
+    let mut tx = env.db.begin_write().await?;
+    let touched = on_conn!(tx.conn(), c => sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(now).bind(id).execute(&mut *c).await.map(|r| r.rows_affected() == 1))?;
+    tx.commit().await?;
+    Ok(touched)
 }
 
 /// Which of the API tokens among `keys` still work at `now` (not revoked, not expired,

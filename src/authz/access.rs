@@ -1,19 +1,12 @@
-//! What a set of active permits allows: one check, and the flat permissions map a UI
-//! gates on (docs/protocol.md §5). Both are computed from the permits on every call, never stored.
+//! What a set of active permits allows, asked of the permits themselves: where a verb
+//! reaches, who may hand a role out, and the flat permissions map a UI gates on
+//! (docs/protocol.md §5). Yes/no questions go to the compiled [`Grants`](super::Grants).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::permits::Permit;
 use super::roles::Roles;
 use super::scope;
-
-/// Whether `permits` allow `verb` on `resource` at `scope` (`None` = globally). A role no
-/// longer configured grants nothing.
-pub fn allows(roles: &Roles, permits: &[Permit], verb: &str, resource: &str, scope: Option<&str>) -> bool {
-    permits.iter().any(|p| {
-        scope::covers(p.scope_id.as_deref(), scope) && roles.get(&p.role).is_some_and(|r| r.allows(verb, resource))
-    })
-}
 
 /// Where a set of permits allows something.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +57,12 @@ pub fn may_hand_out(permits: &[Permit], role: &str, scope: Option<&str>) -> bool
     permits.iter().any(|p| (p.role == role || p.role == super::ADMIN) && scope::covers(p.scope_id.as_deref(), scope))
 }
 
-/// The permissions map: `resource` (global) or `resource/scope` → sorted verbs. A global
-/// admin gets `{"*": ["*"]}`; an admin held at a scope gets `"*/<scope>": ["*"]`.
-pub fn permissions(roles: &Roles, permits: &[Permit]) -> BTreeMap<String, Vec<String>> {
+/// The permissions map: `resource` (global) or `resource/scope` → sorted verbs.
+pub type Permissions = BTreeMap<String, Vec<String>>;
+
+/// The [`Permissions`] map of `permits`. A global admin gets `{"*": ["*"]}`; an admin held
+/// at a scope gets `"*/<scope>": ["*"]`.
+pub fn permissions(roles: &Roles, permits: &[Permit]) -> Permissions {
     let key = |resource: &str, scope: Option<&str>| match scope {
         None => resource.to_owned(),
         Some(scope) => format!("{resource}/{scope}"),

@@ -9,14 +9,17 @@
 //!   notifications about them;
 //! - [`access`]: the one permission check, and the permissions map `whoami` returns.
 //!
-//! Nothing here is cached across calls: the pipeline reads the caller's active permits on
-//! every call, so a revoked or expired permit stops granting on the very next call of
-//! every open session and socket.
+//! Nothing here is cached across calls by this module: the caller's active permits come
+//! with its principal (from the database, or the credential cache while nothing about
+//! them has changed), so a revoked or expired permit stops granting on the very next call
+//! of every open session and socket.
 
 pub mod access;
+pub mod grants;
 pub mod permits;
 pub mod roles;
 pub mod scope;
 
+pub use grants::Grants;
 pub use permits::Permit;
 pub use roles::{ADMIN, KEEPER, Roles};

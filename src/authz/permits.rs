@@ -162,7 +162,9 @@ pub struct NewPermit<'a> {
 }
 
 /// Inserts a permit, first closing any unrevoked one for the same (actor, role, scope),
-/// whose id it returns beside the new permit. Take [`PermitKey::lock`] first.
+/// whose id it returns beside the new permit. Take [`PermitKey::lock`] first, and call
+/// `Ctx::credentials_changed` for the account in the same transaction (cached
+/// resolutions of its permits must not outlive the commit).
 pub async fn grant(mut conn: ConnRef<'_>, new: NewPermit<'_>, now: DateTime<Utc>) -> RpcResult<(Permit, Option<Uuid>)> {
     let replaced: Option<Uuid> = on_conn!(conn.reborrow(), c => sqlx::query_scalar(
         "UPDATE permits SET revoked_at = $1, revoked_by = $2, revoked_reason = 'replaced' \
@@ -196,7 +198,8 @@ pub async fn grant(mut conn: ConnRef<'_>, new: NewPermit<'_>, now: DateTime<Utc>
     Ok((permit, replaced))
 }
 
-/// Marks a permit revoked; `None` when it was already revoked (or does not exist).
+/// Marks a permit revoked; `None` when it was already revoked (or does not exist). Call
+/// `Ctx::credentials_changed` for its account in the same transaction.
 pub async fn revoke(
     mut conn: ConnRef<'_>,
     id: Uuid,

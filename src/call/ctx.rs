@@ -4,7 +4,7 @@
 //! line build one too ([`Ctx::system`], [`Ctx::command_line`]), so their changes are
 //! written exactly as a call's are.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -16,7 +16,8 @@ use super::principal::Principal;
 use crate::audit_log::{self, AuditEvent};
 use crate::db::{ConnRef, ReadConn, Tx};
 use crate::error::{RpcError, RpcResult};
-use crate::notify::{self, Notice};
+use crate::notify::Notice;
+use crate::notify::writer::{self, Outgoing, Written};
 use crate::sockets::SocketLink;
 
 enum CallDb {
@@ -48,8 +49,12 @@ pub struct Ctx {
     after_commit: Vec<Hook>,
     after_answer: Vec<Hook>,
     cookie: Option<SessionCookie>,
-    /// Accounts notified in this call (each is announced and woken once).
-    notified: HashSet<Uuid>,
+    /// Notifications given to [`Ctx::notify`] and not yet written: they are written
+    /// together, before the transaction is used again or commits.
+    pending: Vec<Outgoing>,
+    /// Notifications written in this transaction, handed to this instance's subscribers
+    /// after commit.
+    written: Vec<Written>,
 }
 
 impl Ctx {
@@ -70,7 +75,8 @@ impl Ctx {
             after_commit: Vec::new(),
             after_answer: Vec::new(),
             cookie: None,
-            notified: HashSet::new(),
+            pending: Vec::new(),
+            written: Vec::new(),
         }
     }
 
@@ -129,7 +135,13 @@ impl Ctx {
     }
 
     /// The call's connection: its transaction for a mutation, a read connection otherwise.
+    /// Notifications given so far are written first, so the transaction reads them.
     pub async fn conn(&mut self) -> RpcResult<ConnRef<'_>> {
+        self.write_notifications().await?;
+        self.open_conn().await
+    }
+
+    async fn open_conn(&mut self) -> RpcResult<ConnRef<'_>> {
         match &mut self.db {
             CallDb::Write(slot) => {
                 if slot.is_none() {
@@ -180,18 +192,28 @@ impl Ctx {
         self.after_answer.push(Box::new(hook));
     }
 
-    /// Appends `notice` to `account_id`'s stream in the call's transaction, and wakes its
-    /// subscribers once that commits: the one way anything notifies anyone.
-    pub async fn notify<N: Notice>(&mut self, account_id: Uuid, notice: &N) -> RpcResult<i64> {
-        let now = self.now();
-        let data = serde_json::to_string(notice).map_err(RpcError::internal)?;
-        let seq = notify::push(self.conn().await?, account_id, N::KIND, &data, now).await?;
-        if self.notified.insert(account_id) {
-            notify::announce(self.conn().await?, account_id).await?;
-            let hub = self.env.hub.clone();
-            self.after_commit(move || hub.wake(account_id));
+    /// Appends `notice` to `account_id`'s stream in the call's transaction (mutations
+    /// only), and wakes its subscribers once that commits: the one way anything notifies
+    /// anyone. The row is written, with the others of the call, before the transaction is
+    /// next used ([`Ctx::conn`]) or commits; its `seq` is the account's head then.
+    pub async fn notify<N: Notice>(&mut self, account_id: Uuid, notice: &N) -> RpcResult<()> {
+        if !matches!(self.db, CallDb::Write(_)) {
+            return Err(RpcError::internal("notifications are written only by actions with side effects"));
         }
-        Ok(seq)
+        let data = serde_json::to_string(notice).map_err(RpcError::internal)?;
+        self.pending.push(Outgoing { account_id, kind: N::KIND, data });
+        Ok(())
+    }
+
+    /// Writes the notifications given since the last write, all in one go.
+    async fn write_notifications(&mut self) -> RpcResult<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let (batch, now) = (std::mem::take(&mut self.pending), self.now());
+        let written = writer::write(self.open_conn().await?, batch, now).await?;
+        self.written.extend(written);
+        Ok(())
     }
 
     /// Asks the transport to set or clear the session cookie (HTTP only).
@@ -199,14 +221,29 @@ impl Ctx {
         self.cookie = Some(cookie);
     }
 
-    /// Commits the call's transaction (if any), then runs the post-commit hooks.
-    pub(crate) async fn finish(self) -> RpcResult<Finished> {
-        if let CallDb::Write(Some(tx)) = self.db {
-            tx.commit().await?;
+    /// Writes the pending notifications and announces them (PostgreSQL), commits the
+    /// call's transaction (if any), hands the notifications to this instance's subscribers,
+    /// then runs the post-commit hooks.
+    pub(crate) async fn finish(mut self) -> RpcResult<Finished> {
+        self.write_notifications().await?;
+        let notified: BTreeSet<Uuid> = self.written.iter().map(|w| w.account_id).collect();
+        if !notified.is_empty() {
+            let accounts: Vec<Uuid> = notified.iter().copied().collect();
+            let instance = self.env.hub.instance();
+            writer::announce(self.open_conn().await?, instance, &accounts).await?;
         }
-        for hook in self.after_commit {
+        let Ctx { db, env, written, after_commit, cookie, after_answer, .. } = self;
+        if let CallDb::Write(Some(tx)) = db
+            && let Err(e) = tx.commit().await
+        {
+            // It may have committed all the same (the answer was lost): look again.
+            notified.into_iter().for_each(|account_id| env.hub.wake(account_id));
+            return Err(e.into());
+        }
+        env.hub.deliver(written);
+        for hook in after_commit {
             hook();
         }
-        Ok(Finished { cookie: self.cookie, after_answer: self.after_answer })
+        Ok(Finished { cookie, after_answer })
     }
 }

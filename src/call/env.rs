@@ -9,13 +9,16 @@ use crate::authz::Roles;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::config::vocabulary::Vocabulary;
-use crate::db::Db;
+use crate::credential_cache::{self, CredentialCache, Freshness};
+use crate::db::{Backend, Db};
 use crate::executors::Webhooks;
 use crate::limits::LoginLimits;
 use crate::metrics::Metrics;
 use crate::notify::hub::Hub;
 use crate::sockets::Sockets;
 use tokio_util::task::TaskTracker;
+
+use super::principal::Principal;
 
 pub struct Env {
     pub config: Config,
@@ -30,6 +33,8 @@ pub struct Env {
     /// Open WebSockets on this instance, by credential.
     pub sockets: Arc<Sockets>,
     pub metrics: Metrics,
+    /// Resolved sessions and API tokens, used while nothing about them changed.
+    pub credentials: CredentialCache<Principal>,
     pub login_limits: LoginLimits,
     /// The declared method names (an API token may be limited to some of them).
     pub methods: BTreeSet<String>,
@@ -45,6 +50,12 @@ impl Env {
         let roles = Roles::new(&config.roles, &config.kinds);
         let vocabulary = config.vocabulary();
         let login_limits = LoginLimits::new(config.auth.login_limits);
+        let metrics = Metrics::default();
+        // PostgreSQL: trusted only while the listener hears changes from other instances.
+        let listened = db.backend() == Backend::Postgres;
+        let freshness = Freshness::new(listened, db.sqlite_file().map(credential_cache::change_file_of));
+        let credentials =
+            CredentialCache::new(config.auth.credential_cache_entries, Arc::new(freshness), metrics.credential_cache());
         Env {
             config,
             db,
@@ -53,7 +64,8 @@ impl Env {
             vocabulary,
             hub: Arc::default(),
             sockets: Arc::default(),
-            metrics: Metrics::default(),
+            metrics,
+            credentials,
             login_limits,
             methods,
             webhooks: Webhooks::default(),

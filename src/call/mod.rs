@@ -7,6 +7,8 @@
 //! - [`principal`]: the authenticated caller and the permits it holds for this call;
 //! - [`ctx`]: [`Ctx`], a call's context: its connection or transaction, the audit and
 //!   notification writers, post-commit hooks;
+//! - [`credentials`]: `Ctx::credentials_changed`, the one way a change to an account's
+//!   credentials or permits reaches the credential cache of every instance;
 //! - [`action`]: how a method is written ([`Action`]) and its type-erased form;
 //! - [`common`]: params and results many methods share.
 //!
@@ -17,6 +19,7 @@
 pub mod action;
 pub mod caller;
 pub mod common;
+pub mod credentials;
 pub mod ctx;
 pub mod env;
 pub mod principal;

@@ -1,12 +1,16 @@
 //! The authenticated caller of one call: who (account, actor), how they proved it (a
-//! session or an API token), and the permits they hold, read for this very call. `auth`
-//! builds it from the credentials; the pipeline, the handlers and the socket registry
-//! read it.
+//! session or an API token), and the permits they hold, current for this very call
+//! (read from the database, or from the credential cache while nothing about them has
+//! changed). `auth` builds it from the credentials; the pipeline, the handlers and the
+//! socket registry read it.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::authz::{ADMIN, KEEPER, Permit};
+use crate::authz::access::{self, Permissions};
+use crate::authz::{ADMIN, Grants, KEEPER, Permit, Roles};
 use crate::sockets::SocketKey;
 
 /// How the caller proved who they are.
@@ -24,29 +28,74 @@ pub struct Principal {
     pub account_id: Uuid,
     pub actor_id: Uuid,
     pub username: String,
+    pub email: Option<String>,
+    pub account_created_at: DateTime<Utc>,
     pub via: Via,
     /// Holds the `admin` role globally (everything, everywhere).
     pub admin: bool,
     /// Holds the `keeper` role globally (service accounts).
     pub keeper: bool,
-    /// Its active permits, read for this call.
-    pub permits: Vec<Permit>,
+    /// Its active permits, current for this call.
+    pub permits: Arc<[Permit]>,
+    /// What they allow, compiled for questions.
+    pub grants: Arc<Grants>,
+    /// What they allow, as the flat map a UI gates on (`whoami`).
+    pub permissions: Arc<Permissions>,
     /// When its session or token stops working, as of this call (`None`: a token that
     /// never expires). A session's slides forward as it is used.
     pub credential_expires_at: Option<DateTime<Utc>>,
+    /// When its session or token was last recorded as used (renewal and `last_used_at`
+    /// are written at most once a minute).
+    pub credential_used_at: Option<DateTime<Utc>>,
+}
+
+/// The account a principal is of, as its credential lookup read it.
+pub struct Holder {
+    pub account_id: Uuid,
+    pub actor_id: Uuid,
+    pub username: String,
+    pub email: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
 impl Principal {
-    /// A principal of `account_id` holding `permits` (active at the time of the call).
-    pub fn new(account_id: Uuid, actor_id: Uuid, username: String, via: Via, permits: Vec<Permit>) -> Principal {
+    /// A principal of `holder` holding `permits` (active at the time of the call) of
+    /// `roles`, whose credential stops working at `expires_at` and was last recorded as used
+    /// at `used_at`.
+    pub fn new(
+        roles: &Roles,
+        holder: Holder,
+        via: Via,
+        permits: Vec<Permit>,
+        expires_at: Option<DateTime<Utc>>,
+        used_at: Option<DateTime<Utc>>,
+    ) -> Principal {
         let global = |role: &str| permits.iter().any(|p| p.role == role && p.scope_id.is_none());
         let (admin, keeper) = (global(ADMIN), global(KEEPER));
-        Principal { account_id, actor_id, username, via, admin, keeper, permits, credential_expires_at: None }
+        let grants = Arc::new(Grants::compile(roles, &permits));
+        let permissions = Arc::new(access::permissions(roles, &permits));
+        Principal {
+            account_id: holder.account_id,
+            actor_id: holder.actor_id,
+            username: holder.username,
+            email: holder.email,
+            account_created_at: holder.created_at,
+            via,
+            admin,
+            keeper,
+            permits: permits.into(),
+            grants,
+            permissions,
+            credential_expires_at: expires_at,
+            credential_used_at: used_at,
+        }
     }
 
-    /// The same principal, whose credential stops working at `at`.
-    pub fn expiring(self, at: Option<DateTime<Utc>>) -> Principal {
-        Principal { credential_expires_at: at, ..self }
+    /// Whether its credential and every permit are still unexpired at `now` (checked on
+    /// every call: expiry is never cached).
+    pub fn unexpired_at(&self, now: DateTime<Utc>) -> bool {
+        self.credential_expires_at.is_none_or(|at| at > now)
+            && self.permits.iter().all(|p| p.expires_at.is_none_or(|at| at > now))
     }
 
     /// The key its WebSockets are registered under.

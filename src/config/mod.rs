@@ -119,6 +119,8 @@ pub struct AuthConfig {
     pub signup: Signup,
     pub bootstrap_token_file: Option<std::path::PathBuf>,
     pub session_ttl_hours: u32,
+    /// Resolved credentials kept in memory (0: none; every call reads the database).
+    pub credential_cache_entries: usize,
     pub login_limits: LoginLimits,
 }
 

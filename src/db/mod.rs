@@ -18,6 +18,7 @@
 mod breaker;
 mod open;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,6 +54,8 @@ pub struct Db {
     breaker: Arc<Breaker>,
     /// Which database, for people: a SQLite file's absolute path or `PostgreSQL user@host:port/db`.
     target: Arc<str>,
+    /// The SQLite file (none for PostgreSQL or an in-memory database).
+    sqlite_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +118,10 @@ impl Db {
         let target: Arc<str> = parsed.target().into();
         tracing::info!(database = %target, "opening the database");
         let failed = |e: sqlx::Error| OpenError::Connect { target: target.to_string(), reason: open::reason(&e) };
+        let sqlite_file = match &parsed {
+            open::Parsed::Sqlite { path, .. } => path.clone(),
+            open::Parsed::Postgres { .. } => None,
+        };
         let pool = match parsed {
             open::Parsed::Sqlite { options, path } => {
                 if let Some(path) = &path {
@@ -155,7 +162,7 @@ impl Db {
                 Pool::Postgres(pool)
             }
         };
-        Ok(Db { pool, breaker: Arc::default(), target })
+        Ok(Db { pool, breaker: Arc::default(), target, sqlite_file })
     }
 
     /// Which database this is, for people (never with a password).
@@ -168,6 +175,11 @@ impl Db {
             Pool::Sqlite { .. } => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
         }
+    }
+
+    /// The SQLite database's file, when it is one (other processes may open it too).
+    pub fn sqlite_file(&self) -> Option<&Path> {
+        self.sqlite_file.as_deref()
     }
 
     /// The PostgreSQL pool, for what only PostgreSQL has (LISTEN/NOTIFY).

@@ -1,6 +1,7 @@
 //! Prometheus metrics (served as text at `GET /metrics`): calls by method and outcome,
 //! call latency by method, open WebSockets, notifications sent, sockets closed for
-//! falling behind, and webhook deliveries by event and outcome, all named `countersign_*`;
+//! falling behind, webhook deliveries by event and outcome, and the credential cache's
+//! hits, misses, evictions and size, all named `countersign_*`;
 //! `countersign_build_info{version}`; and the standard `process_*` metrics (`process.rs`).
 //!
 //! Two text formats, as the scraper asks ([`Format`]): OpenMetrics 1.0, which the
@@ -63,6 +64,20 @@ pub struct Metrics {
     resyncs: Counter,
     refused: Counter,
     deliveries: Family<DeliveryLabels, Counter>,
+    credential_cache: CacheCounters,
+}
+
+/// The credential cache's counters (`countersign_credential_cache_*`); clones share them.
+#[derive(Clone, Default)]
+pub struct CacheCounters {
+    /// Calls whose credential was answered from memory.
+    pub hits: Counter,
+    /// Calls whose credential was read from the database (absent, changed or expired).
+    pub misses: Counter,
+    /// Entries dropped to stay within capacity.
+    pub evictions: Counter,
+    /// Entries held now.
+    pub entries: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -99,7 +114,35 @@ impl Default for Metrics {
             "Webhook deliveries by event and outcome (accepted: a 2xx; refused: anything else)",
             deliveries.clone(),
         );
-        Metrics { registry: root, calls, latency, sockets, notifications, resyncs, refused, deliveries }
+        let credential_cache = CacheCounters::default();
+        let cache = &credential_cache;
+        registry.register(
+            "credential_cache_hits",
+            "Calls whose credential was answered from memory",
+            cache.hits.clone(),
+        );
+        registry.register(
+            "credential_cache_misses",
+            "Calls whose credential was read from the database",
+            cache.misses.clone(),
+        );
+        registry.register(
+            "credential_cache_evictions",
+            "Cached credentials dropped to stay within capacity",
+            cache.evictions.clone(),
+        );
+        registry.register("credential_cache_entries", "Credentials held in the cache", cache.entries.clone());
+        Metrics {
+            registry: root,
+            calls,
+            latency,
+            sockets,
+            notifications,
+            resyncs,
+            refused,
+            deliveries,
+            credential_cache,
+        }
     }
 }
 
@@ -127,6 +170,11 @@ impl Metrics {
     pub fn webhook_delivered(&self, event: &str, accepted: bool) {
         let outcome = if accepted { "accepted" } else { "refused" };
         self.deliveries.get_or_create(&DeliveryLabels { event: event.to_owned(), outcome: outcome.to_owned() }).inc();
+    }
+
+    /// The credential cache's counters, to update from the cache itself.
+    pub fn credential_cache(&self) -> CacheCounters {
+        self.credential_cache.clone()
     }
 
     pub fn socket_opened(&self) {

@@ -1,9 +1,10 @@
 //! One `notifications_subscribe` on one socket: replay after `after`, then live, in `seq`
 //! order, never a duplicate. Rows come through the account's shared
-//! [`Feed`](crate::notify::feed::Feed). It pushes through the socket's bounded queue; when the
-//! queue stays full for `websocket.slow_client_timeout_s` the client is not keeping up,
-//! and the socket is asked to send `resync_required` and close. Only this subscription
-//! waits meanwhile: nothing else is slowed.
+//! [`Feed`](crate::notify::feed::Feed), encoded once for all its subscriptions; each push
+//! only wraps a row's text in this subscription's envelope. It pushes through the socket's
+//! bounded queue; when the queue stays full for `websocket.slow_client_timeout_s` the
+//! client is not keeping up, and the socket is asked to send `resync_required` and close.
+//! Only this subscription waits meanwhile: nothing else is slowed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use uuid::Uuid;
 
 use crate::call::Env;
 use crate::notify::feed::PAGE;
-use crate::notify::{ResyncRequired, envelope, head};
+use crate::notify::{ResyncRequired, envelope, head, stream_frame};
 use crate::sockets::SocketLink;
 
 /// Where a subscription starts.
@@ -59,7 +60,7 @@ pub async fn run(env: Arc<Env>, id: String, start: Start, link: SocketLink) {
                 if start.ends.is_cancelled() {
                     return;
                 }
-                if !link.push(envelope(Some(&id), &*row), patience).await {
+                if !link.push(stream_frame(&id, &row.json), patience).await {
                     fell_behind(&env, start.account_id, &link).await;
                     return;
                 }

@@ -1,14 +1,16 @@
 //! Durable notifications (docs/protocol.md §8): one ordered stream per account, and the
 //! machinery that delivers it. The methods that read streams are in `notifications/`.
 //!
-//! [`push`] is the one notification writer. Handlers reach it through `Ctx::notify`,
-//! inside their transaction: it bumps the account's head row (which stays locked until
-//! commit, so on PostgreSQL concurrent writers for one account commit in `seq` order) and
-//! inserts the row. Nothing is sent from inside a transaction: after commit the
-//! [`hub::Hub`] wakes the account's subscribers, which read the rows after the last `seq`
-//! they sent through the account's shared [`feed::Feed`]. With PostgreSQL the transaction
-//! also calls `pg_notify`, which PostgreSQL delivers only on commit, to the [`listener`] of
-//! every instance.
+//! [`writer`] is the one notification writer. Handlers reach it through `Ctx::notify`,
+//! which buffers a transaction's notifications and has them written together, right
+//! before the transaction reads again or commits: each account's head row is bumped (and
+//! stays locked until commit, so on PostgreSQL concurrent writers for one account commit
+//! in `seq` order) and the rows inserted. Nothing is sent from inside a transaction: after
+//! commit the [`hub::Hub`] hands the rows just written to the account's shared
+//! [`feed::Feed`] and wakes its subscribers, which push what they have not sent. With
+//! PostgreSQL the transaction also calls `pg_notify`, which PostgreSQL delivers only on
+//! commit, to the [`listener`] of every other instance; those read the rows once per
+//! account.
 //!
 //! Every payload is a type implementing [`Notice`]: its `KIND` is the notification's
 //! `type`, and its JSON Schema is generated into `schemas/<type>.notification.json`. Two
@@ -19,10 +21,12 @@ pub mod feed;
 pub mod hub;
 pub mod listener;
 pub mod retention;
+pub mod writer;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -119,10 +123,24 @@ pub fn envelope(subscription: Option<&str>, result: &impl Serialize) -> String {
     json!({ "jsonrpc": "2.0", "method": "notification", "params": params }).to_string()
 }
 
-/// The PostgreSQL channel instances listen on; the payload is the account id.
+/// A stream row's frame: the JSON-RPC notification carrying `row` (its JSON text, as
+/// [`Stored::encode`] made it) to subscription `subscription`. The row's text is shared by
+/// every subscription of the account; only this envelope is per subscription.
+pub fn stream_frame(subscription: &str, row: &str) -> String {
+    let id = serde_json::to_string(subscription).expect("a string serializes");
+    let mut frame = String::with_capacity(row.len() + id.len() + 80);
+    frame.push_str(r#"{"jsonrpc":"2.0","method":"notification","params":{"subscription":"#);
+    frame.push_str(&id);
+    frame.push_str(r#","result":"#);
+    frame.push_str(row);
+    frame.push_str("}}");
+    frame
+}
+
+/// The PostgreSQL channel instances listen on; the payload is a [`writer::Announcement`].
 pub const PG_CHANNEL: &str = "countersign_notifications";
 
-/// One entry of an account's stream.
+/// One entry of an account's stream, as `notifications_list` returns it.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Notification {
     pub seq: i64,
@@ -132,71 +150,62 @@ pub struct Notification {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    seq: i64,
+/// One entry of an account's stream as stored: `data` is the payload's JSON text.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Stored {
+    pub seq: i64,
     #[sqlx(rename = "type")]
-    kind: String,
-    data: String,
-    created_at: DateTime<Utc>,
+    pub kind: String,
+    pub data: String,
+    pub created_at: DateTime<Utc>,
 }
 
-impl From<Row> for Notification {
-    fn from(r: Row) -> Notification {
+impl From<Stored> for Notification {
+    fn from(r: Stored) -> Notification {
         let data = serde_json::from_str(&r.data).unwrap_or(Value::String(r.data));
         Notification { seq: r.seq, kind: r.kind, data, created_at: r.created_at }
     }
 }
 
-/// Bumps the head (locking it until commit) and returns the new seq.
-const BUMP_HEAD: &str = "INSERT INTO notification_heads (account_id, seq, pruned_through) VALUES ($1, 1, 0) \
-                         ON CONFLICT (account_id) DO UPDATE SET seq = notification_heads.seq + 1 RETURNING seq";
-
-/// Appends a notification (`data`: its payload as JSON text) to `account_id`'s stream
-/// inside the caller's transaction; returns its `seq`. The caller then [`announce`]s the
-/// account once per transaction and wakes the hub after commit (`Ctx::notify` does both).
-pub async fn push(conn: ConnRef<'_>, account_id: Uuid, kind: &str, data: &str, now: DateTime<Utc>) -> RpcResult<i64> {
-    match conn {
-        ConnRef::Sqlite(c) => {
-            let seq: i64 = sqlx::query_scalar(BUMP_HEAD).bind(account_id).fetch_one(&mut *c).await?;
-            sqlx::query(
-                "INSERT INTO notifications (account_id, seq, type, data, created_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(account_id)
-            .bind(seq)
-            .bind(kind)
-            .bind(data)
-            .bind(now)
-            .execute(&mut *c)
-            .await?;
-            Ok(seq)
-        }
-        // One round trip: PostgreSQL runs both inserts in one statement.
-        ConnRef::Postgres(c) => {
-            let sql = format!(
-                "WITH head AS ({BUMP_HEAD}) INSERT INTO notifications (account_id, seq, type, data, created_at) \
-                 SELECT $1, seq, $2, $3, $4 FROM head RETURNING seq"
-            );
-            Ok(sqlx::query_scalar(&sql).bind(account_id).bind(kind).bind(data).bind(now).fetch_one(&mut *c).await?)
-        }
-    }
+/// A stream row encoded once for pushing, shared by every subscription of its account.
+#[derive(Debug)]
+pub struct Encoded {
+    pub seq: i64,
+    /// The row as the pushed `result`: `{"seq":…,"type":…,"data":…,"created_at":…}`.
+    pub json: Box<str>,
 }
 
-/// On PostgreSQL, tells every instance's listener (on commit) that `account_id` has new
-/// rows. Once per account per transaction is enough.
-pub async fn announce(conn: ConnRef<'_>, account_id: Uuid) -> RpcResult<()> {
-    if let ConnRef::Postgres(c) = conn {
-        sqlx::query("SELECT pg_notify($1, $2)").bind(PG_CHANNEL).bind(account_id.to_string()).execute(&mut *c).await?;
+impl Stored {
+    /// The row's JSON text, `data` spliced in as stored (text that is not JSON, which the
+    /// writer never stores, goes as a string, as [`Notification`] has it).
+    pub fn encode(&self) -> Encoded {
+        #[derive(Serialize)]
+        struct Row<'a, D: Serialize> {
+            seq: i64,
+            #[serde(rename = "type")]
+            kind: &'a str,
+            data: D,
+            created_at: DateTime<Utc>,
+        }
+        let (seq, kind, created_at) = (self.seq, self.kind.as_str(), self.created_at);
+        let json = match serde_json::from_str::<&RawValue>(&self.data) {
+            Ok(data) => serde_json::to_string(&Row { seq, kind, data, created_at }),
+            Err(_) => serde_json::to_string(&Row { seq, kind, data: &self.data, created_at }),
+        };
+        Encoded { seq, json: json.expect("a stream row serializes").into() }
     }
-    Ok(())
 }
 
 /// Up to `limit` notifications of `account_id` after `after`, in `seq` order.
 pub async fn after(conn: ConnRef<'_>, account_id: Uuid, after: i64, limit: i64) -> RpcResult<Vec<Notification>> {
-    let rows: Vec<Row> = on_conn!(conn, c => sqlx::query_as(
+    Ok(stored_after(conn, account_id, after, limit).await?.into_iter().map(Notification::from).collect())
+}
+
+/// Up to `limit` stored rows of `account_id` after `after`, in `seq` order.
+pub async fn stored_after(conn: ConnRef<'_>, account_id: Uuid, after: i64, limit: i64) -> RpcResult<Vec<Stored>> {
+    Ok(on_conn!(conn, c => sqlx::query_as(
         "SELECT seq, type, data, created_at FROM notifications WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
-        .bind(account_id).bind(after).bind(limit).fetch_all(&mut *c).await)?;
-    Ok(rows.into_iter().map(Notification::from).collect())
+        .bind(account_id).bind(after).bind(limit).fetch_all(&mut *c).await)?)
 }
 
 /// The account's head: the last `seq` written, and the last one pruned (0 and 0 if none).

@@ -155,6 +155,7 @@ impl Action for Accept {
             expires_at: None,
         };
         let (permit, replaced) = permits::grant(ctx.conn().await?, new, now).await?;
+        ctx.credentials_changed(permit.account_id).await?;
         let accepted = Resolution { status: OfferStatus::Accepted, decline_reason: None, permit_id: Some(permit.id) };
         let offer = resolve(ctx, offer.id, accepted).await?;
         let superseded = supersede(ctx, &offer.permit_key(), Some(offer.id), "sibling_accepted", offer.id).await?;

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use uuid::Uuid;
 use super::{Grantor, PermitGrantParams, grant};
 use crate::audit_log::AuditEvent;
 use crate::auth::{account_in_view, accounts};
-use crate::authz::access;
+use crate::authz::Grants;
 use crate::authz::permits::{self, Permit, PermitKey, PermitRevokedNotice};
 use crate::authz::roles::RoleInfo;
 use crate::authz::scope::{SCOPE_MAX_LENGTH, SCOPE_PATTERN};
@@ -80,15 +81,16 @@ impl Action for PermissionCheck {
         let roles = &env.roles;
         ask_known(&env.vocabulary, &p.checks)?;
         let asks_about_others = p.checks.iter().any(|c| c.account_id.is_some_and(|id| id != principal.account_id));
-        if asks_about_others && !access::allows(roles, &principal.permits, "check", "permissions", None) {
+        if asks_about_others && !principal.grants.allows("check", "permissions", None) {
             return Err(RpcError::forbidden("not_permitted"));
         }
         let now = ctx.now();
-        let mut permits_of: HashMap<Uuid, Vec<Permit>> = HashMap::from([(principal.account_id, principal.permits)]);
+        let mut grants_of: HashMap<Uuid, Arc<Grants>> =
+            HashMap::from([(principal.account_id, principal.grants.clone())]);
         let mut results = Vec::with_capacity(p.checks.len());
         for check in &p.checks {
             let account_id = check.account_id.unwrap_or(principal.account_id);
-            if let Entry::Vacant(slot) = permits_of.entry(account_id) {
+            if let Entry::Vacant(slot) = grants_of.entry(account_id) {
                 // An unknown or disabled account holds nothing.
                 let enabled = accounts::find_enabled(ctx.conn().await?, account_id).await?.is_some();
                 let held = if enabled {
@@ -96,10 +98,10 @@ impl Action for PermissionCheck {
                 } else {
                     vec![]
                 };
-                slot.insert(held);
+                slot.insert(Arc::new(Grants::compile(roles, &held)));
             }
-            let held = &permits_of[&account_id];
-            results.push(access::allows(roles, held, &check.verb, &check.resource, check.scope_id.as_deref()));
+            let held = &grants_of[&account_id];
+            results.push(held.allows(&check.verb, &check.resource, check.scope_id.as_deref()));
         }
         Ok(PermissionCheckResult { results })
     }
@@ -204,6 +206,7 @@ impl Action for PermitRevoke {
         let permit = permits::revoke(ctx.conn().await?, p.permit_id, revoker, p.reason.as_deref(), now)
             .await?
             .ok_or_else(|| RpcError::conflict("permit_not_active"))?;
+        ctx.credentials_changed(permit.account_id).await?;
         let superseded = offers::supersede(ctx, &key, None, "permit_revoked", permit.id).await?;
         let event = AuditEvent::success(Self::METHOD)
             .target(permit.account_id)

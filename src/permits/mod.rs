@@ -73,6 +73,7 @@ pub async fn grant(ctx: &mut Ctx, p: PermitGrantParams, by: Grantor) -> RpcResul
         expires_at,
     };
     let (permit, replaced) = permits::grant(ctx.conn().await?, new, now).await?;
+    ctx.credentials_changed(permit.account_id).await?;
     let event = AuditEvent::success("permit_grant")
         .target(permit.account_id)
         .scope(permit.scope_id.clone())

@@ -9,7 +9,6 @@ use serde_json::json;
 
 use super::{Effective, effective, kind, nearest, store};
 use crate::audit_log::AuditEvent;
-use crate::authz::access;
 use crate::authz::scope::{self, SCOPE_MAX_LENGTH, SCOPE_PATTERN};
 use crate::call::{Action, Ctx};
 use crate::config::kinds::{Limits, Policy};
@@ -124,7 +123,7 @@ impl Action for Set {
     async fn run(&self, ctx: &mut Ctx, p: PolicySetParams) -> RpcResult<PolicySet> {
         let principal = ctx.require_principal()?;
         let account_id = principal.account_id;
-        if !access::allows(&ctx.env().roles, &principal.permits, "manage", "policies", Some(&p.scope_id)) {
+        if !principal.grants.allows("manage", "policies", Some(&p.scope_id)) {
             return Err(RpcError::forbidden("not_permitted").scoped(&p.scope_id, Some(p.kind.clone())));
         }
         kind(ctx.env(), &p.kind)?;

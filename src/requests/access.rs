@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::lifecycle::Track;
 use super::model::Held;
 use super::store;
-use crate::authz::{ADMIN, access, scope};
+use crate::authz::{ADMIN, scope};
 use crate::call::{Ctx, Env, Principal};
 use crate::db;
 use crate::error::{RpcError, RpcResult};
@@ -45,7 +45,7 @@ pub struct Standing<'a> {
 impl Standing<'_> {
     /// Whether the caller holds `verb` on the kind at the scope.
     pub fn holds(&self, verb: &str) -> bool {
-        access::allows(&self.env.roles, &self.principal.permits, verb, self.kind, Some(self.scope_id))
+        self.principal.grants.allows(verb, self.kind, Some(self.scope_id))
     }
 
     /// Whether the caller holds `any_verb`, or `own_verb` and `own` is true.

@@ -251,10 +251,12 @@ impl Action for Notify {
     type Output = NotifyResult;
     async fn run(&self, ctx: &mut Ctx, p: NotifyParams) -> RpcResult<NotifyResult> {
         let pad = "x".repeat(p.pad.unwrap_or(0));
-        let mut seqs = Vec::new();
         for i in 0..p.count {
-            seqs.push(ctx.notify(p.account_id, &TestEvent { i, pad: pad.clone() }).await?);
+            ctx.notify(p.account_id, &TestEvent { i, pad: pad.clone() }).await?;
         }
+        // Written once the transaction is used again: the head is then the last of them.
+        let (head, _) = countersign::notify::head(ctx.conn().await?, p.account_id).await?;
+        let seqs = (head - i64::from(p.count) + 1..=head).collect();
         if p.fail == Some(true) {
             return Err(RpcError::conflict("test_failure"));
         }

@@ -153,7 +153,7 @@ export type Limits = {
 };
 
 /**
- * One entry of an account's stream.
+ * One entry of an account's stream, as `notifications_list` returns it.
  */
 export type Notification = {
   created_at: string;

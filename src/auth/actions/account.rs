@@ -1,7 +1,7 @@
 //! `account_login`, `account_logout`, `account_create`, `account_signup`,
 //! `account_password_change`, `account_list`, `whoami`.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,8 @@ use crate::audit_log::AuditEvent;
 use crate::auth::accounts::{self, Account};
 use crate::auth::bootstrap::AccountResult;
 use crate::auth::{password, sessions};
-use crate::authz::{Permit, access};
+use crate::authz::Permit;
+use crate::authz::access::Permissions;
 use crate::call::caller::SessionCookie;
 use crate::call::common::{EmptyParams, OkResult, page};
 use crate::call::{Action, Ctx, Transport};
@@ -103,15 +104,17 @@ impl Action for Logout {
         let now = ctx.now();
         sessions::revoke(ctx.conn().await?, principal.account_id, session_id, now).await?;
         ctx.audit(AuditEvent::success("account_logout").subject(session_id)).await?;
-        close_after_commit(ctx, vec![SocketKey::Session(session_id)]).await?;
+        credentials_ended(ctx, principal.account_id, vec![SocketKey::Session(session_id)]).await?;
         ctx.set_session_cookie(SessionCookie::Clear);
         Ok(OkResult::ok())
     }
 }
 
-/// Closes the sockets of revoked credentials, on every instance, once the revocation
-/// has committed.
-pub async fn close_after_commit(ctx: &mut Ctx, keys: Vec<SocketKey>) -> RpcResult<()> {
+/// After `account_id`'s credentials `keys` were revoked (or its password changed): once
+/// that commits, nothing cached of the account's credentials is used again and the
+/// revoked credentials' sockets close, on every instance.
+pub async fn credentials_ended(ctx: &mut Ctx, account_id: Uuid, keys: Vec<SocketKey>) -> RpcResult<()> {
+    ctx.credentials_changed(account_id).await?;
     for key in &keys {
         sockets::announce_close(ctx.conn().await?, *key).await?;
     }
@@ -212,7 +215,7 @@ impl Action for PasswordChange {
             .subject(principal.account_id)
             .data(json!({ "sessions_ended": ended.len() }));
         ctx.audit(event).await?;
-        close_after_commit(ctx, ended.into_iter().map(SocketKey::Session).collect()).await?;
+        credentials_ended(ctx, principal.account_id, ended.into_iter().map(SocketKey::Session).collect()).await?;
         Ok(OkResult::ok())
     }
 }
@@ -254,9 +257,9 @@ pub struct WhoamiResult {
     pub account: Account,
     pub actor_id: Uuid,
     /// The caller's active permits.
-    pub permits: Vec<Permit>,
+    pub permits: Arc<[Permit]>,
     /// What the UI may offer: `resource` or `resource/scope` → sorted verbs.
-    pub permissions: BTreeMap<String, Vec<String>>,
+    pub permissions: Arc<Permissions>,
 }
 
 pub struct Whoami;
@@ -267,9 +270,17 @@ impl Action for Whoami {
     type Output = WhoamiResult;
 
     async fn run(&self, ctx: &mut Ctx, _p: EmptyParams) -> RpcResult<WhoamiResult> {
-        let principal = ctx.require_principal()?.clone();
-        let account = accounts::find(ctx.conn().await?, principal.account_id).await?.ok_or_else(RpcError::not_found)?;
-        let permissions = access::permissions(&ctx.env().roles, &principal.permits);
-        Ok(WhoamiResult { account, actor_id: principal.actor_id, permits: principal.permits, permissions })
+        // The principal is current for this call (its account is enabled, or it would not
+        // have resolved): no need to read the account again.
+        let principal = ctx.require_principal()?;
+        let account = Account {
+            id: principal.account_id,
+            username: principal.username.clone(),
+            email: principal.email.clone(),
+            created_at: principal.account_created_at,
+            disabled_at: None,
+        };
+        let (permits, permissions) = (principal.permits.clone(), principal.permissions.clone());
+        Ok(WhoamiResult { account, actor_id: principal.actor_id, permits, permissions })
     }
 }

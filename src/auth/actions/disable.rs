@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::account::close_after_commit;
+use super::account::credentials_ended;
 use crate::audit_log::AuditEvent;
 use crate::auth::accounts::{self, Account};
 use crate::auth::{sessions, tokens};
@@ -79,7 +79,7 @@ pub async fn disable(ctx: &mut Ctx, p: AccountDisableParams) -> RpcResult<Accoun
     ctx.audit(event).await?;
     let (sessions_ended, tokens_revoked) = (ended.len(), revoked.len());
     let keys = ended.into_iter().map(SocketKey::Session).chain(revoked.into_iter().map(SocketKey::Token));
-    close_after_commit(ctx, keys.collect()).await?;
+    credentials_ended(ctx, p.account_id, keys.collect()).await?;
     Ok(AccountDisabled { account, sessions_ended, tokens_revoked })
 }
 
@@ -100,6 +100,7 @@ pub async fn enable(ctx: &mut Ctx, p: AccountEnableParams) -> RpcResult<AccountE
     if !accounts::set_disabled(ctx.conn().await?, p.account_id, None).await? {
         return Err(unchanged(ctx, p.account_id, "not_disabled").await?);
     }
+    ctx.credentials_changed(p.account_id).await?;
     let account = accounts::find(ctx.conn().await?, p.account_id).await?.ok_or_else(RpcError::not_found)?;
     ctx.audit(AuditEvent::success(Enable::METHOD).target(p.account_id).subject(p.account_id)).await?;
     Ok(AccountEnabled { account })

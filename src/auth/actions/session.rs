@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::account::close_after_commit;
+use super::account::credentials_ended;
 use crate::audit_log::AuditEvent;
 use crate::auth::sessions::{self, SessionInfo};
 use crate::call::common::{EmptyParams, OkResult};
@@ -56,7 +56,7 @@ impl Action for Revoke {
             return Err(RpcError::not_found());
         }
         ctx.audit(AuditEvent::success(Self::METHOD).subject(p.session_id)).await?;
-        close_after_commit(ctx, vec![SocketKey::Session(p.session_id)]).await?;
+        credentials_ended(ctx, account_id, vec![SocketKey::Session(p.session_id)]).await?;
         Ok(OkResult::ok())
     }
 }

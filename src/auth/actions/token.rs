@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::account::close_after_commit;
+use super::account::credentials_ended;
 use crate::audit_log::AuditEvent;
 use crate::auth::tokens::{self, TokenInfo};
 use crate::call::common::{EmptyParams, OkResult, future_expiry};
@@ -128,7 +128,7 @@ impl Action for Revoke {
             return Err(RpcError::not_found());
         }
         ctx.audit(AuditEvent::success(Self::METHOD).subject(p.token_id)).await?;
-        close_after_commit(ctx, vec![SocketKey::Token(p.token_id)]).await?;
+        credentials_ended(ctx, account_id, vec![SocketKey::Token(p.token_id)]).await?;
         Ok(OkResult::ok())
     }
 }

@@ -1,0 +1,402 @@
+//! The credential cache: what a session or API token resolved to (its principal and
+//! permits), kept in memory so that a signed-in call does not read the database, while a
+//! revocation still bites on the very next call.
+//!
+//! Nothing is ever trusted because it is recent; an entry is used only while nothing that
+//! could change it has happened since it was read:
+//!
+//! - Every change to an account's credentials or permits (a revoked session or token, a
+//!   permit granted or revoked, the account disabled or re-enabled, a new password) calls
+//!   [`Freshness::changed`] for that account after its commit and before its call answers.
+//!   Each change takes the next number of one counter; a lookup takes a *ticket* (the
+//!   counter) before it reads the database, and its entry is used only while no change to
+//!   its account has a higher number. So a read that raced a change is never used, however
+//!   the two interleave.
+//! - Across PostgreSQL instances the change also travels on [`PG_CHANNEL`] (sent inside
+//!   the changing transaction, so delivered only on commit). The cache is trusted only on
+//!   a short lease ([`LEASE`]) that the listener renews each time it proves its connection
+//!   alive ([`Freshness::alive`], about every second): while the listener is disconnected,
+//!   or silently cut off, the cache is not used; on reconnecting it drops everything it
+//!   read before.
+//! - With SQLite, other processes on the same file (the command line, a second server)
+//!   cannot be heard; each bumps a *change file* beside the database (one byte appended per
+//!   change), and every lookup compares its length (one `stat`) with the last seen.
+//! - Expiry is never cached: the caller checks the credential's and permits' expiry
+//!   against the clock on every call ([`CredentialCache::get`] hands back the value; the
+//!   auth layer decides).
+//!
+//! Memory is bounded: at most `capacity` entries, least recently used evicted first, with
+//! hits, misses and evictions counted in the metrics.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+use uuid::Uuid;
+
+use crate::metrics::CacheCounters;
+
+/// The PostgreSQL channel carrying "the credentials of this account changed" to every
+/// instance; the payload is the account id.
+pub const PG_CHANNEL: &str = "countersign_credentials";
+
+/// Which kind of secret a cache key is the hash of (a session secret is never an API
+/// token, whatever its bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Session,
+    Token,
+}
+
+/// A cache key: the kind and the SHA-256 of the secret (never the secret itself).
+pub type Key = (Kind, [u8; 32]);
+
+/// Whether what was read at a ticket is still current. Shared by the cache, the code that
+/// changes credentials and the PostgreSQL listener.
+pub struct Freshness {
+    changes: AtomicU64,
+    marks: Mutex<Marks>,
+    /// With PostgreSQL: entries are used only until the listener's lease runs out.
+    lease: Option<Lease>,
+    change_file: Option<ChangeFile>,
+}
+
+/// How long the cache is trusted after the listener last proved its connection alive.
+pub const LEASE: Duration = Duration::from_secs(3);
+
+struct Lease {
+    origin: Instant,
+    /// Milliseconds after `origin` until which entries may be used (0: not at all).
+    until_ms: AtomicU64,
+}
+
+impl Lease {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+struct Marks {
+    /// The number of each account's latest change (bounded: past [`MAX_MARKS`] accounts,
+    /// everything is dropped at once instead).
+    by_account: HashMap<Uuid, u64>,
+    /// Everything read at a ticket below this is stale.
+    floor: u64,
+}
+
+/// Accounts whose latest change is remembered one by one.
+const MAX_MARKS: usize = 100_000;
+
+impl Freshness {
+    /// `listened`: changes by other instances arrive through a listener (PostgreSQL), so
+    /// entries are used only while it holds a lease ([`alive`](Self::alive)).
+    /// `change_file`: the SQLite database's change file.
+    pub fn new(listened: bool, change_file: Option<PathBuf>) -> Freshness {
+        let lease = listened.then(|| Lease { origin: Instant::now(), until_ms: AtomicU64::new(0) });
+        Freshness {
+            changes: AtomicU64::new(0),
+            marks: Mutex::new(Marks { by_account: HashMap::new(), floor: 0 }),
+            lease,
+            change_file: change_file.map(ChangeFile::new),
+        }
+    }
+
+    /// Taken before reading a credential from the database.
+    pub fn ticket(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    /// After the commit of a change to `account_id`'s credentials or permits: what was
+    /// read of it before is stale here, and (SQLite) in other processes.
+    pub fn changed(&self, account_id: Uuid) {
+        self.mark(Some(account_id));
+        if let Some(file) = &self.change_file {
+            file.bump();
+        }
+    }
+
+    /// Heard from another instance: `account_id`'s credentials changed.
+    pub fn changed_elsewhere(&self, account_id: Uuid) {
+        self.mark(Some(account_id));
+    }
+
+    /// Everything read so far is stale (a gap in what this instance could hear).
+    pub fn changed_all(&self) {
+        self.mark(None);
+    }
+
+    /// The listener's connection just proved alive: entries may be used for [`LEASE`].
+    pub fn alive(&self) {
+        if let Some(lease) = &self.lease {
+            let until = lease.now_ms().saturating_add(LEASE.as_millis() as u64);
+            lease.until_ms.store(until, Ordering::SeqCst);
+        }
+    }
+
+    /// The listener's connection is gone: no entry is used until it is back.
+    pub fn distrust(&self) {
+        if let Some(lease) = &self.lease {
+            lease.until_ms.store(0, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether entries may be used at all (not while the PostgreSQL listener is away).
+    pub fn is_trusted(&self) -> bool {
+        self.lease.as_ref().is_none_or(|lease| lease.now_ms() < lease.until_ms.load(Ordering::SeqCst))
+    }
+
+    fn mark(&self, account_id: Option<Uuid>) {
+        let mut marks = self.marks.lock().expect("freshness lock");
+        let number = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
+        match account_id {
+            Some(id) if marks.by_account.len() < MAX_MARKS || marks.by_account.contains_key(&id) => {
+                marks.by_account.insert(id, number);
+            }
+            _ => {
+                marks.by_account.clear();
+                marks.floor = number;
+            }
+        }
+    }
+
+    /// Whether what was read of `account_id` at `ticket` may still be used.
+    fn is_current(&self, account_id: Uuid, ticket: u64) -> bool {
+        if !self.is_trusted() {
+            return false;
+        }
+        if self.change_file.as_ref().is_some_and(ChangeFile::moved) {
+            self.changed_all();
+            return false;
+        }
+        let marks = self.marks.lock().expect("freshness lock");
+        let latest = marks.by_account.get(&account_id).copied().unwrap_or(0).max(marks.floor);
+        ticket >= latest
+    }
+}
+
+/// A file beside a SQLite database that grows by a byte per credential change made by any
+/// process on it; a process that sees its length move drops its cache.
+struct ChangeFile {
+    path: PathBuf,
+    seen: Mutex<u64>,
+}
+
+impl ChangeFile {
+    fn new(path: PathBuf) -> ChangeFile {
+        let seen = Mutex::new(length(&path));
+        ChangeFile { path, seen }
+    }
+
+    /// Whether another process changed something since the last look.
+    fn moved(&self) -> bool {
+        let now = length(&self.path);
+        let mut seen = self.seen.lock().expect("change file lock");
+        if *seen == now {
+            return false;
+        }
+        *seen = now;
+        true
+    }
+
+    /// Tells the other processes; this one's own change does not count as theirs unless
+    /// another's came in between.
+    fn bump(&self) {
+        let mut seen = self.seen.lock().expect("change file lock");
+        let appended =
+            OpenOptions::new().create(true).append(true).open(&self.path).and_then(|mut f| f.write_all(b"."));
+        if let Err(e) = appended {
+            tracing::error!(path = %self.path.display(), error = %e, "cannot record a credential change for other processes");
+            return;
+        }
+        let now = length(&self.path);
+        if now == *seen + 1 {
+            *seen = now;
+        }
+    }
+}
+
+fn length(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// The change file of the SQLite database at `database`.
+pub fn change_file_of(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push("-credential-changes");
+    PathBuf::from(name)
+}
+
+struct Entry<V> {
+    account_id: Uuid,
+    ticket: u64,
+    value: V,
+}
+
+/// Resolved credentials by key, bounded, used only while [`Freshness`] says so.
+pub struct CredentialCache<V> {
+    entries: Option<Mutex<LruCache<Key, Entry<V>>>>,
+    freshness: Arc<Freshness>,
+    counters: CacheCounters,
+}
+
+impl<V: Clone> CredentialCache<V> {
+    /// A cache of at most `capacity` entries (0: no cache, every call reads the database).
+    pub fn new(capacity: usize, freshness: Arc<Freshness>, counters: CacheCounters) -> CredentialCache<V> {
+        let entries = NonZeroUsize::new(capacity).map(|cap| Mutex::new(LruCache::new(cap)));
+        CredentialCache { entries, freshness, counters }
+    }
+
+    pub fn freshness(&self) -> &Arc<Freshness> {
+        &self.freshness
+    }
+
+    /// Taken before reading what will be [`insert`](Self::insert)ed.
+    pub fn ticket(&self) -> u64 {
+        self.freshness.ticket()
+    }
+
+    /// The value under `key`, when it is still current.
+    pub fn get(&self, key: &Key) -> Option<V> {
+        let entries = self.entries.as_ref()?;
+        let mut entries = entries.lock().expect("credential cache lock");
+        let found = match entries.get(key) {
+            Some(entry) if self.freshness.is_current(entry.account_id, entry.ticket) => Some(entry.value.clone()),
+            Some(_) => {
+                entries.pop(key);
+                None
+            }
+            None => None,
+        };
+        drop(entries);
+        if found.is_some() {
+            self.counters.hits.inc()
+        } else {
+            self.counters.misses.inc()
+        };
+        found
+    }
+
+    /// Keeps `value`, read for `account_id` after taking `ticket`.
+    pub fn insert(&self, key: Key, account_id: Uuid, ticket: u64, value: V) {
+        let Some(entries) = &self.entries else { return };
+        if !self.freshness.is_current(account_id, ticket) {
+            return;
+        }
+        let mut entries = entries.lock().expect("credential cache lock");
+        if let Some((evicted, _)) = entries.push(key, Entry { account_id, ticket, value }) {
+            if evicted != key {
+                self.counters.evictions.inc();
+            }
+        }
+        self.counters.entries.set(entries.len() as i64);
+    }
+
+    /// Replaces the value under `key` (a session's renewed expiry), keeping when it was
+    /// read; nothing when it is gone meanwhile.
+    pub fn refresh(&self, key: &Key, value: V) {
+        let Some(entries) = &self.entries else { return };
+        if let Some(entry) = entries.lock().expect("credential cache lock").peek_mut(key) {
+            entry.value = value;
+        }
+    }
+
+    /// Forgets `key` (its credential expired, or was found revoked).
+    pub fn remove(&self, key: &Key) {
+        let Some(entries) = &self.entries else { return };
+        let mut entries = entries.lock().expect("credential cache lock");
+        entries.pop(key);
+        self.counters.entries.set(entries.len() as i64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(capacity: usize) -> CredentialCache<u32> {
+        CredentialCache::new(capacity, Arc::new(Freshness::new(false, None)), CacheCounters::default())
+    }
+
+    fn key(byte: u8) -> Key {
+        (Kind::Token, [byte; 32])
+    }
+
+    #[test]
+    fn a_read_that_raced_a_change_is_never_used() {
+        let cache = cache(10);
+        let (ann, bob) = (Uuid::now_v7(), Uuid::now_v7());
+        let ticket = cache.ticket();
+        cache.freshness().changed(ann);
+        cache.insert(key(1), ann, ticket, 1);
+        assert_eq!(cache.get(&key(1)), None, "read before the change, inserted after");
+        let ticket = cache.ticket();
+        cache.insert(key(1), ann, ticket, 2);
+        cache.insert(key(2), bob, ticket, 3);
+        assert_eq!(cache.get(&key(1)), Some(2));
+        cache.freshness().changed_elsewhere(ann);
+        assert_eq!(cache.get(&key(1)), None, "changed after it was read");
+        assert_eq!(cache.get(&key(2)), Some(3), "another account's entry stays");
+        cache.freshness().changed_all();
+        assert_eq!(cache.get(&key(2)), None);
+    }
+
+    #[test]
+    fn a_listened_cache_serves_only_on_a_lease() {
+        let cache = CredentialCache::new(10, Arc::new(Freshness::new(true, None)), CacheCounters::default());
+        let ann = Uuid::now_v7();
+        cache.insert(key(1), ann, cache.ticket(), 1);
+        assert_eq!(cache.get(&key(1)), None, "no lease before the listener is connected");
+        cache.freshness().alive();
+        cache.insert(key(1), ann, cache.ticket(), 1);
+        assert_eq!(cache.get(&key(1)), Some(1));
+        cache.freshness().distrust();
+        assert_eq!(cache.get(&key(1)), None);
+        cache.insert(key(2), ann, cache.ticket(), 2);
+        cache.freshness().alive();
+        assert_eq!(cache.get(&key(2)), None, "nothing was kept while untrusted");
+        let lease = cache.freshness().lease.as_ref().unwrap();
+        lease.until_ms.store(lease.now_ms(), Ordering::SeqCst);
+        cache.insert(key(3), ann, cache.ticket(), 3);
+        assert_eq!(cache.get(&key(3)), None, "a lease not renewed runs out");
+    }
+
+    #[test]
+    fn it_holds_at_most_its_capacity_and_counts() {
+        let cache = cache(2);
+        let ann = Uuid::now_v7();
+        for byte in 0..3 {
+            cache.insert(key(byte), ann, cache.ticket(), u32::from(byte));
+        }
+        assert_eq!(cache.get(&key(0)), None, "the least recently used went first");
+        assert_eq!(cache.get(&key(2)), Some(2));
+        assert_eq!(cache.counters.evictions.get(), 1);
+        assert_eq!((cache.counters.hits.get(), cache.counters.misses.get()), (1, 1));
+        assert_eq!(cache.counters.entries.get(), 2);
+        let off = self::cache(0);
+        off.insert(key(1), ann, off.ticket(), 1);
+        assert_eq!(off.get(&key(1)), None);
+    }
+
+    #[test]
+    fn another_process_changing_the_database_empties_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = change_file_of(&dir.path().join("db.sqlite"));
+        let server =
+            CredentialCache::new(10, Arc::new(Freshness::new(false, Some(file.clone()))), CacheCounters::default());
+        let command_line = Freshness::new(false, Some(file));
+        let ann = Uuid::now_v7();
+        server.insert(key(1), ann, server.ticket(), 1);
+        server.freshness().changed(Uuid::now_v7());
+        assert_eq!(server.get(&key(1)), Some(1), "its own change to another account does not empty it");
+        command_line.changed(Uuid::now_v7());
+        assert_eq!(server.get(&key(1)), None, "any change by another process does");
+        server.insert(key(1), ann, server.ticket(), 2);
+        assert_eq!(server.get(&key(1)), Some(2));
+    }
+}
