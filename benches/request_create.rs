@@ -223,7 +223,7 @@ async fn prepare(kind: Kind, databases: &mut Vec<Database>) -> anyhow::Result<Ba
     let (db_server, settings) = match &kind {
         Kind::Sqlite => (None, None),
         Kind::Postgres { admin_url } => {
-            (setup::postgres_main_process(admin_url).await?, Some(setup::postgres_settings(admin_url).await?))
+            (support::pg::main_process(admin_url).await?, Some(support::pg::settings(admin_url).await?))
         }
     };
     eprintln!(

@@ -27,8 +27,8 @@
 //! | permission check | `POST /rpc` `permission_check`, 10 questions, with an API token | `POST /` `echo` |
 //!
 //! The permission check is the signed-in path every real call takes: the token and the
-//! account's permits are read on every call (never cached), then the questions are
-//! answered against four permits at different scopes.
+//! account's permits are resolved (from the credential cache after the first call), then
+//! the questions are answered against four permits at different scopes.
 //!
 //! **Method.** A round runs each of the seven distinct runs once, in [`ROUND_ORDER`]; odd
 //! rounds run that order backwards so that drift (heat, background load) does not always

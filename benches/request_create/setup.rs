@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-use anyhow::Context as _;
 use countersign::audit_log;
 use countersign::auth::{accounts, password, tokens};
 use countersign::authz::permits::{self, NewPermit};
@@ -13,10 +12,9 @@ use countersign::db::Db;
 use countersign::notify::Notice as _;
 use countersign::on_conn;
 use countersign::requests::notices::RequestApprovalNeededNotice;
-use sqlx::Connection as _;
 use uuid::Uuid;
 
-use super::support::interference;
+use super::support::pg::PgDatabase;
 
 /// The scope every request is made at; both accounts hold their role exactly there.
 pub const SCOPE: &str = "org:bench";
@@ -55,8 +53,8 @@ impl Kind {
 /// An empty database for one side, and what it takes to drop it.
 pub struct Database {
     pub url: String,
-    /// PostgreSQL's admin URL and the database's name.
-    created: Option<(String, String)>,
+    /// The PostgreSQL database, to drop at the end.
+    created: Option<PgDatabase>,
 }
 
 impl Database {
@@ -68,63 +66,19 @@ impl Database {
                 Ok(Database { url: format!("sqlite://{}", dir.join(format!("{side}.db")).display()), created: None })
             }
             Kind::Postgres { admin_url } => {
-                let name = format!("countersign_bench_{side}_{}", Uuid::now_v7().simple());
-                let mut conn = admin(admin_url).await?;
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
-                Ok(Database { url: sibling_url(admin_url, &name)?, created: Some((admin_url.clone(), name)) })
+                let created = PgDatabase::create(admin_url, side).await?;
+                Ok(Database { url: created.url.clone(), created: Some(created) })
             }
         }
     }
 
     /// Drops a PostgreSQL database (closing whatever is still connected to it).
     pub async fn drop(self) -> anyhow::Result<()> {
-        if let Some((admin_url, name)) = self.created {
-            let mut conn = admin(&admin_url).await?;
-            sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).await?;
+        match self.created {
+            Some(created) => created.drop().await,
+            None => Ok(()),
         }
-        Ok(())
     }
-}
-
-async fn admin(admin_url: &str) -> anyhow::Result<sqlx::PgConnection> {
-    sqlx::PgConnection::connect(admin_url)
-        .await
-        .with_context(|| format!("cannot connect to BENCH_PG_URL {}", countersign::db::redact_url(admin_url)))
-}
-
-/// The admin URL with its database (the last path segment) replaced by `name`; a query
-/// string (`?sslmode=…`) is kept.
-fn sibling_url(admin_url: &str, name: &str) -> anyhow::Result<String> {
-    let (base, query) = match admin_url.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (admin_url, String::new()),
-    };
-    let (server, _) = base
-        .rsplit_once('/')
-        .filter(|(server, _)| server.ends_with(|c| c != '/'))
-        .with_context(|| format!("BENCH_PG_URL {} has no /database part", countersign::db::redact_url(admin_url)))?;
-    Ok(format!("{server}/{name}{query}"))
-}
-
-/// The PostgreSQL server's version and the settings that decide what a commit costs.
-pub async fn postgres_settings(admin_url: &str) -> anyhow::Result<String> {
-    let mut conn = admin(admin_url).await?;
-    let mut shown = Vec::new();
-    for setting in ["server_version", "fsync", "synchronous_commit", "shared_buffers"] {
-        let value: String = sqlx::query_scalar(&format!("SHOW {setting}")).fetch_one(&mut conn).await?;
-        shown.push(format!("{setting} = {value}"));
-    }
-    Ok(shown.join(", "))
-}
-
-/// The PostgreSQL server's main process, when it runs on this machine (so that its CPU
-/// counts as the benchmark's, not as a disturbance): the parent of our backend process,
-/// if that process is here and is a `postgres`.
-pub async fn postgres_main_process(admin_url: &str) -> anyhow::Result<Option<u32>> {
-    let mut conn = admin(admin_url).await?;
-    let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut conn).await?;
-    let Ok(backend) = u32::try_from(backend) else { return Ok(None) };
-    Ok(interference::parent_of(backend).filter(|(_, name)| name == "postgres").map(|(pid, _)| pid))
 }
 
 /// The accounts a create involves.

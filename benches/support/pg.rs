@@ -2,8 +2,6 @@
 //! (`BENCH_PG_URL`): created empty, dropped at the end; and what the report says about
 //! the server (version, durability) and which local process is its main one, so that its
 //! CPU counts as the benchmark's own (`support/interference.rs`).
-//!
-//! (`benches/request_create/setup.rs` has its own copy of the same steps.)
 
 use anyhow::Context as _;
 use sqlx::Connection as _;

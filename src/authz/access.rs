@@ -87,28 +87,13 @@ pub fn permissions(roles: &Roles, permits: &[Permit]) -> Permissions {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
     use serde_json::json;
-    use uuid::Uuid;
 
     use super::*;
     use crate::config::Config;
 
     fn permit(role: &str, scope: Option<&str>) -> Permit {
-        Permit {
-            id: Uuid::now_v7(),
-            actor_id: Uuid::nil(),
-            account_id: Uuid::nil(),
-            role: role.to_owned(),
-            scope_id: scope.map(str::to_owned),
-            granted_by: None,
-            source_offer_id: None,
-            created_at: Utc::now(),
-            expires_at: None,
-            revoked_at: None,
-            revoked_by: None,
-            revoked_reason: None,
-        }
+        Permit::held(role, scope)
     }
 
     fn roles() -> Roles {

@@ -77,9 +77,7 @@ fn prefixes(scope: &str) -> impl Iterator<Item = &str> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
     use proptest::prelude::*;
-    use uuid::Uuid;
 
     use super::*;
     use crate::authz::scope;
@@ -105,20 +103,7 @@ mod tests {
     ];
 
     fn permit(role: &str, scope: Option<&str>) -> Permit {
-        Permit {
-            id: Uuid::now_v7(),
-            actor_id: Uuid::nil(),
-            account_id: Uuid::nil(),
-            role: role.to_owned(),
-            scope_id: scope.map(str::to_owned),
-            granted_by: None,
-            source_offer_id: None,
-            created_at: Utc::now(),
-            expires_at: None,
-            revoked_at: None,
-            revoked_by: None,
-            revoked_reason: None,
-        }
+        Permit::held(role, scope)
     }
 
     #[test]

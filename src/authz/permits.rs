@@ -41,6 +41,27 @@ impl Permit {
     }
 }
 
+#[cfg(test)]
+impl Permit {
+    /// An active permit of `role` at `scope`, for tests of what permits allow.
+    pub fn held(role: &str, scope: Option<&str>) -> Permit {
+        Permit {
+            id: Uuid::now_v7(),
+            actor_id: Uuid::nil(),
+            account_id: Uuid::nil(),
+            role: role.to_owned(),
+            scope_id: scope.map(str::to_owned),
+            granted_by: None,
+            source_offer_id: None,
+            created_at: Utc::now(),
+            expires_at: None,
+            revoked_at: None,
+            revoked_by: None,
+            revoked_reason: None,
+        }
+    }
+}
+
 /// You were granted a permit: by an admin, by the command line, or by accepting an offer.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct PermitGrantedNotice<'a> {

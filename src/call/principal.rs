@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::authz::access::{self, Permissions};
@@ -39,14 +40,31 @@ pub struct Principal {
     pub permits: Arc<[Permit]>,
     /// What they allow, compiled for questions.
     pub grants: Arc<Grants>,
-    /// What they allow, as the flat map a UI gates on (`whoami`).
-    pub permissions: Arc<Permissions>,
+    /// Its permits and what they allow (the flat map a UI gates on), as `whoami` shows
+    /// them: encoded once per resolution, since a cached principal answers many calls.
+    pub shown: Shown,
     /// When its session or token stops working, as of this call (`None`: a token that
     /// never expires). A session's slides forward as it is used.
     pub credential_expires_at: Option<DateTime<Utc>>,
     /// When its session or token was last recorded as used (renewal and `last_used_at`
     /// are written at most once a minute).
     pub credential_used_at: Option<DateTime<Utc>>,
+}
+
+/// A principal's permits and permissions map, encoded as JSON.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub permits: Arc<RawValue>,
+    pub permissions: Arc<RawValue>,
+}
+
+impl Shown {
+    fn of(permits: &[Permit], permissions: &Permissions) -> Shown {
+        // Ids, strings and times: nothing here can fail to encode.
+        let permits = serde_json::value::to_raw_value(permits).expect("permits encode");
+        let permissions = serde_json::value::to_raw_value(permissions).expect("a map of strings encodes");
+        Shown { permits: permits.into(), permissions: permissions.into() }
+    }
 }
 
 /// The account a principal is of, as its credential lookup read it.
@@ -73,7 +91,7 @@ impl Principal {
         let global = |role: &str| permits.iter().any(|p| p.role == role && p.scope_id.is_none());
         let (admin, keeper) = (global(ADMIN), global(KEEPER));
         let grants = Arc::new(Grants::compile(roles, &permits));
-        let permissions = Arc::new(access::permissions(roles, &permits));
+        let shown = Shown::of(&permits, &access::permissions(roles, &permits));
         Principal {
             account_id: holder.account_id,
             actor_id: holder.actor_id,
@@ -85,7 +103,7 @@ impl Principal {
             keeper,
             permits: permits.into(),
             grants,
-            permissions,
+            shown,
             credential_expires_at: expires_at,
             credential_used_at: used_at,
         }

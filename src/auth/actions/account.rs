@@ -6,6 +6,7 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::audit_log::AuditEvent;
@@ -257,9 +258,11 @@ pub struct WhoamiResult {
     pub account: Account,
     pub actor_id: Uuid,
     /// The caller's active permits.
-    pub permits: Arc<[Permit]>,
+    #[schemars(with = "Vec<Permit>")]
+    pub permits: Arc<RawValue>,
     /// What the UI may offer: `resource` or `resource/scope` → sorted verbs.
-    pub permissions: Arc<Permissions>,
+    #[schemars(with = "Permissions")]
+    pub permissions: Arc<RawValue>,
 }
 
 pub struct Whoami;
@@ -280,7 +283,7 @@ impl Action for Whoami {
             created_at: principal.account_created_at,
             disabled_at: None,
         };
-        let (permits, permissions) = (principal.permits.clone(), principal.permissions.clone());
+        let (permits, permissions) = (principal.shown.permits.clone(), principal.shown.permissions.clone());
         Ok(WhoamiResult { account, actor_id: principal.actor_id, permits, permissions })
     }
 }
