@@ -6,7 +6,6 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::call::principal::Holder;
 use crate::db::ConnRef;
 use crate::error::{RpcError, RpcResult};
 use crate::on_conn;
@@ -37,31 +36,9 @@ pub const JOIN_DEFAULT_ACTOR: &str =
     "JOIN actors d ON d.id = (SELECT id FROM actors WHERE account_id = a.id ORDER BY created_at, id LIMIT 1)";
 
 /// Select-list items for a credential lookup's account (`a`) and default actor (`d`),
-/// read as a [`HolderRow`].
+/// read as a [`Holder`](crate::call::principal::Holder).
 pub const HOLDER_COLUMNS: &str =
     "a.id AS account_id, d.id AS actor_id, a.username, a.email, a.created_at AS account_created_at";
-
-/// The account and default actor a credential lookup found.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct HolderRow {
-    pub account_id: Uuid,
-    pub actor_id: Uuid,
-    pub username: String,
-    pub email: Option<String>,
-    pub account_created_at: DateTime<Utc>,
-}
-
-impl From<HolderRow> for Holder {
-    fn from(row: HolderRow) -> Holder {
-        Holder {
-            account_id: row.account_id,
-            actor_id: row.actor_id,
-            username: row.username,
-            email: row.email,
-            created_at: row.account_created_at,
-        }
-    }
-}
 
 /// What a username may contain (also stated in the params schemas).
 pub const USERNAME_PATTERN: &str = r"^[A-Za-z0-9._@+-]{1,64}$";

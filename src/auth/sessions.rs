@@ -7,9 +7,10 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::accounts::{HOLDER_COLUMNS, HolderRow, JOIN_DEFAULT_ACTOR};
+use super::accounts::{HOLDER_COLUMNS, JOIN_DEFAULT_ACTOR};
 use super::secret::{hash_token, new_token};
 use crate::authz::permits::{JOIN_ACTIVE, JOINED_COLUMNS, JOINED_ORDER, JoinedPermit};
+use crate::call::principal::Holder;
 use crate::call::{Env, Principal, Via};
 use crate::db::{self, ConnRef};
 use crate::error::RpcResult;
@@ -58,7 +59,7 @@ pub async fn load(env: &Env, token_hash: &str, now: DateTime<Utc>) -> RpcResult<
     struct Row {
         id: Uuid,
         #[sqlx(flatten)]
-        holder: HolderRow,
+        holder: Holder,
         last_seen_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         #[sqlx(flatten)]
@@ -77,7 +78,7 @@ pub async fn load(env: &Env, token_hash: &str, now: DateTime<Utc>) -> RpcResult<
     let (id, holder, last_seen_at, expires_at) = (first.id, first.holder.clone(), first.last_seen_at, first.expires_at);
     let permits = rows.into_iter().filter_map(|r| r.permit.active(holder.account_id, holder.actor_id, now)).collect();
     let via = Via::Session { id, renewed_until: None };
-    Ok(Some(Principal::new(&env.roles, holder.into(), via, permits, Some(expires_at), Some(last_seen_at))))
+    Ok(Some(Principal::new(&env.roles, holder, via, permits, Some(expires_at), Some(last_seen_at))))
 }
 
 /// Whether a session last renewed at `last_seen_at` is due for renewal at `now`.

@@ -7,9 +7,10 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::accounts::{HOLDER_COLUMNS, HolderRow, JOIN_DEFAULT_ACTOR};
+use super::accounts::{HOLDER_COLUMNS, JOIN_DEFAULT_ACTOR};
 use super::secret::{API_TOKEN_PREFIX, hash_token, new_token};
 use crate::authz::permits::{JOIN_ACTIVE, JOINED_COLUMNS, JOINED_ORDER, JoinedPermit};
+use crate::call::principal::Holder;
 use crate::call::{Env, Principal, Via};
 use crate::db::{self, ConnRef};
 use crate::error::RpcResult;
@@ -88,7 +89,7 @@ pub async fn load(env: &Env, secret_hash: &str, now: DateTime<Utc>) -> RpcResult
     struct Found {
         id: Uuid,
         #[sqlx(flatten)]
-        holder: HolderRow,
+        holder: Holder,
         methods: Option<String>,
         expires_at: Option<DateTime<Utc>>,
         last_used_at: Option<DateTime<Utc>>,
@@ -109,7 +110,7 @@ pub async fn load(env: &Env, secret_hash: &str, now: DateTime<Utc>) -> RpcResult
     let methods = first.methods.as_deref().map(|m| serde_json::from_str(m).unwrap_or_default());
     let permits = rows.into_iter().filter_map(|r| r.permit.active(holder.account_id, holder.actor_id, now)).collect();
     let via = Via::Token { id, methods };
-    Ok(Some(Principal::new(&env.roles, holder.into(), via, permits, expires_at, last_used_at)))
+    Ok(Some(Principal::new(&env.roles, holder, via, permits, expires_at, last_used_at)))
 }
 
 /// Whether a token last noted as used at `last_used_at` is due to be noted again at `now`.

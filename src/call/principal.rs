@@ -67,12 +67,15 @@ impl Shown {
     }
 }
 
-/// The account a principal is of, as its credential lookup read it.
+/// The account a principal is of, as its credential lookup read it
+/// (`auth::accounts::HOLDER_COLUMNS`).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Holder {
     pub account_id: Uuid,
     pub actor_id: Uuid,
     pub username: String,
     pub email: Option<String>,
+    #[sqlx(rename = "account_created_at")]
     pub created_at: DateTime<Utc>,
 }
 
