@@ -222,7 +222,7 @@ async fn a_listener_that_loses_its_connection_misses_nothing(backend: Backend) {
     for round in 1..=3i64 {
         let mut conn = a.env.db.read().await.unwrap();
         let killed: Vec<bool> = countersign::on_conn!(conn.conn(), c => sqlx::query_scalar(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'countersign listener'")
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'countersign listener %'")
             .fetch_all(&mut *c).await)
         .unwrap();
         assert!(!killed.is_empty(), "the listeners were found");

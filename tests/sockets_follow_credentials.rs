@@ -97,7 +97,7 @@ async fn a_revocation_missed_during_a_listener_gap_still_closes_the_socket(backe
         .execute(&mut *c).await.map(|_| ()))
     .unwrap();
     let killed: Vec<bool> = countersign::on_conn!(conn.conn(), c => sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'countersign listener'")
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'countersign listener %'")
         .fetch_all(&mut *c).await)
     .unwrap();
     assert!(!killed.is_empty(), "the listeners were found");

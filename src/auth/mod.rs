@@ -18,7 +18,7 @@ pub mod tokens;
 
 use uuid::Uuid;
 
-pub use resolve::{Purpose, authenticate};
+pub use resolve::authenticate;
 
 use crate::call::{Ctx, Env};
 use crate::error::{RpcError, RpcResult};

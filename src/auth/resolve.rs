@@ -2,12 +2,6 @@
 //! credential cache while nothing about the credential, its account or its permits has
 //! changed (`credential_cache` says how that is known), from the database otherwise.
 //!
-//! One exception: with PostgreSQL, a change made through another instance reaches this
-//! one's cache through its listener, moments after that change committed. Reads may be
-//! answered from the cache meanwhile; a call that changes something ([`Purpose::Change`])
-//! is never authorized from memory there: its credential is read from the database. With
-//! SQLite every change is seen before the next call (same process, or the change file).
-//!
 //! Expiry is checked here against the clock on every call, never cached: a cached
 //! principal whose session, token or any permit has expired is read again (the database
 //! then drops what expired). A session's expiry is slid forward, and a token's
@@ -20,20 +14,10 @@ use sha2::{Digest, Sha256};
 use super::{sessions, tokens};
 use crate::call::{Credentials, Env, Principal, Via};
 use crate::credential_cache::{Key, Kind};
-use crate::db::Backend;
 use crate::error::RpcResult;
 
-/// What the resolved principal is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// A read, or a socket's admission: the cache may answer.
-    Read,
-    /// A call with side effects: never from a cache that may lag another instance.
-    Change,
-}
-
 /// Resolves credentials to a principal; `None` when absent, unknown, expired or revoked.
-pub async fn authenticate(env: &Env, credentials: &Credentials, purpose: Purpose) -> RpcResult<Option<Principal>> {
+pub async fn authenticate(env: &Env, credentials: &Credentials) -> RpcResult<Option<Principal>> {
     let now = env.clock.now();
     let (kind, secret) = match credentials {
         Credentials::None => return Ok(None),
@@ -41,9 +25,7 @@ pub async fn authenticate(env: &Env, credentials: &Credentials, purpose: Purpose
         Credentials::Bearer(secret) => (Kind::Token, secret),
     };
     let key: Key = (kind, Sha256::digest(secret.as_bytes()).into());
-    let may_lag = purpose == Purpose::Change && env.db.backend() == Backend::Postgres;
-    let cached = if may_lag { None } else { env.credentials.get(&key) };
-    let cached = cached.filter(|principal| principal.unexpired_at(now));
+    let cached = env.credentials.get(&key).filter(|principal| principal.unexpired_at(now));
     let principal = match cached {
         Some(principal) => principal,
         None => {

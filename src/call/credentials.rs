@@ -1,30 +1,58 @@
 //! The one way a change to who may do what is made known: after a change to an account's
 //! sessions, tokens, password, enabled state or permits commits, nothing cached about its
 //! credentials is used again — on this instance before the call answers, on the other
-//! instances (PostgreSQL) as soon as they hear it, and in other processes on the same
-//! SQLite file (the command line, a second server) through the change file
-//! (`credential_cache` explains how).
+//! instances (PostgreSQL) before the call answers too (each acknowledges, or its lease
+//! runs out first), and in other processes on the same SQLite file (the command line, a
+//! second server) through the change file (`credential_cache` explains how).
 
 use uuid::Uuid;
 
 use super::ctx::Ctx;
-use crate::credential_cache::PG_CHANNEL;
+use super::env::Env;
+use crate::credential_cache::{self, Announcement, Expected, PG_CHANNEL};
 use crate::db::ConnRef;
 use crate::error::RpcResult;
+
+/// The credential changes a call made, made known once it commits.
+#[derive(Default)]
+pub(super) struct CredentialChanges {
+    accounts: Vec<Uuid>,
+    /// PostgreSQL: the announced changes, whose acknowledgements the call waits for.
+    announced: Vec<Expected>,
+}
 
 impl Ctx {
     /// Records, in the call's transaction, that `account_id`'s credentials or permits
     /// change: every cached resolution of them is dropped once it commits.
     pub async fn credentials_changed(&mut self, account_id: Uuid) -> RpcResult<()> {
+        let env = self.shared_env();
         if let ConnRef::Postgres(c) = self.conn().await? {
+            let expected = env.credentials.freshness().confirmations().expect();
+            let announcement = Announcement { from: env.hub.instance(), change: expected.change, account_id };
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(PG_CHANNEL)
-                .bind(account_id.to_string())
+                .bind(announcement.payload())
                 .execute(&mut *c)
                 .await?;
+            self.credential_changes.announced.push(expected);
         }
-        let freshness = self.env().credentials.freshness().clone();
-        self.after_commit(move || freshness.changed(account_id));
+        self.credential_changes.accounts.push(account_id);
         Ok(())
+    }
+}
+
+impl CredentialChanges {
+    /// After the commit (or a commit whose outcome is unknown: dropping more than needed
+    /// is always safe): nothing read before is used here; with PostgreSQL, once
+    /// `committed`, waits until the other instances have heard.
+    pub(super) async fn made_known(self, env: &Env, committed: bool) {
+        let freshness = env.credentials.freshness();
+        for account_id in self.accounts {
+            freshness.changed(account_id);
+        }
+        if committed {
+            let instance = env.hub.instance();
+            credential_cache::wait_heard(&env.db, freshness.confirmations(), instance, &self.announced).await;
+        }
     }
 }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::caller::{Caller, SessionCookie, Transport};
+use super::credentials::CredentialChanges;
 use super::env::Env;
 use super::principal::Principal;
 use crate::audit_log::{self, AuditEvent};
@@ -55,6 +56,8 @@ pub struct Ctx {
     /// Notifications written in this transaction, handed to this instance's subscribers
     /// after commit.
     written: Vec<Written>,
+    /// Accounts whose credentials or permits this call changed.
+    pub(super) credential_changes: CredentialChanges,
 }
 
 impl Ctx {
@@ -77,6 +80,7 @@ impl Ctx {
             cookie: None,
             pending: Vec::new(),
             written: Vec::new(),
+            credential_changes: CredentialChanges::default(),
         }
     }
 
@@ -223,7 +227,8 @@ impl Ctx {
 
     /// Writes the pending notifications and announces them (PostgreSQL), commits the
     /// call's transaction (if any), hands the notifications to this instance's subscribers,
-    /// then runs the post-commit hooks.
+    /// makes credential changes known (waiting for the other instances to hear them), then
+    /// runs the post-commit hooks.
     pub(crate) async fn finish(mut self) -> RpcResult<Finished> {
         self.write_notifications().await?;
         let notified: BTreeSet<Uuid> = self.written.iter().map(|w| w.account_id).collect();
@@ -232,15 +237,17 @@ impl Ctx {
             let instance = self.env.hub.instance();
             writer::announce(self.open_conn().await?, instance, &accounts).await?;
         }
-        let Ctx { db, env, written, after_commit, cookie, after_answer, .. } = self;
+        let Ctx { db, env, written, after_commit, cookie, after_answer, credential_changes, .. } = self;
         if let CallDb::Write(Some(tx)) = db
             && let Err(e) = tx.commit().await
         {
             // It may have committed all the same (the answer was lost): look again.
             notified.into_iter().for_each(|account_id| env.hub.wake(account_id));
+            credential_changes.made_known(&env, false).await;
             return Err(e.into());
         }
         env.hub.deliver(written);
+        credential_changes.made_known(&env, true).await;
         for hook in after_commit {
             hook();
         }

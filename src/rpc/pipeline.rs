@@ -26,7 +26,7 @@ use super::Api;
 use super::registry::BoundAction;
 use super::spec::{ActionSpec, Auth};
 use crate::audit_log::{AuditEvent, Outcome as AuditOutcome};
-use crate::auth::{self, Purpose};
+use crate::auth;
 use crate::authz::access;
 use crate::call::caller::SessionCookie;
 use crate::call::ctx::Finished;
@@ -95,8 +95,7 @@ async fn run(
     if caller.transport == Transport::Get && spec.side_effects {
         return Err(RpcError::method_requires_post());
     }
-    let purpose = if spec.side_effects { Purpose::Change } else { Purpose::Read };
-    let principal = auth::authenticate(&api.env, &caller.credentials, purpose).await?;
+    let principal = auth::authenticate(&api.env, &caller.credentials).await?;
     *account_id = principal.as_ref().map(|p| p.account_id);
     // Every call counts against its caller's limit before anything is written for it,
     // refused calls included.
@@ -280,7 +279,7 @@ pub fn check_origin(config: &Config, caller: &Caller, principal: Option<&Princip
 /// Who opens a WebSocket: its credentials are checked at the upgrade (and again on every
 /// call), a bad one is refused, and a cookie socket must be opened from our origin.
 pub async fn admit_socket(api: &Api, caller: &Caller) -> RpcResult<Option<Principal>> {
-    let principal = auth::authenticate(&api.env, &caller.credentials, Purpose::Read).await?;
+    let principal = auth::authenticate(&api.env, &caller.credentials).await?;
     if principal.is_none() && caller.credentials != Credentials::None {
         return Err(RpcError::unauthenticated("invalid_credentials"));
     }

@@ -49,7 +49,7 @@ impl Action for Authenticate {
         let credentials =
             if bearer { Credentials::Bearer(p.token.clone()) } else { Credentials::SessionSecret(p.token.clone()) };
         let env = ctx.env();
-        let principal = auth::authenticate(env, &credentials, auth::Purpose::Read)
+        let principal = auth::authenticate(env, &credentials)
             .await?
             .ok_or_else(|| RpcError::unauthenticated("invalid_credentials"))?;
         let max = env.config.websocket.max_sockets_per_account;
