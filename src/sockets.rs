@@ -87,7 +87,12 @@ impl SocketLink {
     /// Queues a JSON text, waiting at most `patience` for room; `false` when the queue
     /// stayed full that long (the client is not reading) or the socket is gone.
     pub async fn push(&self, text: String, patience: Duration) -> bool {
-        self.queue.send_timeout(text, patience).await.is_ok()
+        // Room now is the common case: no timer is set for it.
+        match self.queue.try_send(text) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(text)) => self.queue.send_timeout(text, patience).await.is_ok(),
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
     }
 
     /// Asks the socket to send `resync_required` and close (its client fell behind), with

@@ -8,18 +8,9 @@
 use uuid::Uuid;
 
 use super::ctx::Ctx;
-use super::env::Env;
-use crate::credential_cache::{self, Announcement, Expected, PG_CHANNEL};
+use crate::credential_cache::{Announcement, PG_CHANNEL};
 use crate::db::ConnRef;
 use crate::error::RpcResult;
-
-/// The credential changes a call made, made known once it commits.
-#[derive(Default)]
-pub(super) struct CredentialChanges {
-    accounts: Vec<Uuid>,
-    /// PostgreSQL: the announced changes, whose acknowledgements the call waits for.
-    announced: Vec<Expected>,
-}
 
 impl Ctx {
     /// Records, in the call's transaction, that `account_id`'s credentials or permits
@@ -34,25 +25,9 @@ impl Ctx {
                 .bind(announcement.payload())
                 .execute(&mut *c)
                 .await?;
-            self.credential_changes.announced.push(expected);
+            self.credential_changes.announced(expected);
         }
-        self.credential_changes.accounts.push(account_id);
+        self.credential_changes.changed(account_id);
         Ok(())
-    }
-}
-
-impl CredentialChanges {
-    /// After the commit (or a commit whose outcome is unknown: dropping more than needed
-    /// is always safe): nothing read before is used here; with PostgreSQL, once
-    /// `committed`, waits until the other instances have heard.
-    pub(super) async fn made_known(self, env: &Env, committed: bool) {
-        let freshness = env.credentials.freshness();
-        for account_id in self.accounts {
-            freshness.changed(account_id);
-        }
-        if committed {
-            let instance = env.hub.instance();
-            credential_cache::wait_heard(&env.db, freshness.confirmations(), instance, &self.announced).await;
-        }
     }
 }

@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::caller::{Caller, SessionCookie, Transport};
-use super::credentials::CredentialChanges;
 use super::env::Env;
 use super::principal::Principal;
 use crate::audit_log::{self, AuditEvent};
+use crate::credential_cache::CredentialChanges;
 use crate::db::{ConnRef, ReadConn, Tx};
 use crate::error::{RpcError, RpcResult};
 use crate::notify::Notice;
@@ -243,11 +243,11 @@ impl Ctx {
         {
             // It may have committed all the same (the answer was lost): look again.
             notified.into_iter().for_each(|account_id| env.hub.wake(account_id));
-            credential_changes.made_known(&env, false).await;
+            credential_changes.made_known(env.credentials.freshness(), &env.db, env.hub.instance(), false).await;
             return Err(e.into());
         }
         env.hub.deliver(written);
-        credential_changes.made_known(&env, true).await;
+        credential_changes.made_known(env.credentials.freshness(), &env.db, env.hub.instance(), true).await;
         for hook in after_commit {
             hook();
         }

@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::LEASE;
+use super::{Freshness, LEASE};
 use crate::db::Db;
 
 /// The PostgreSQL channel carrying "the credentials of this account changed" to every
@@ -157,10 +157,42 @@ impl Confirmations {
     }
 }
 
+/// The credential changes one transaction made, made known once it commits.
+#[derive(Default)]
+pub struct CredentialChanges {
+    accounts: Vec<Uuid>,
+    /// PostgreSQL: the announced changes, whose acknowledgements are waited for.
+    announced: Vec<Expected>,
+}
+
+impl CredentialChanges {
+    /// `account_id`'s credentials or permits change in the transaction.
+    pub fn changed(&mut self, account_id: Uuid) {
+        self.accounts.push(account_id);
+    }
+
+    /// A change announced to the other instances (PostgreSQL).
+    pub fn announced(&mut self, expected: Expected) {
+        self.announced.push(expected);
+    }
+
+    /// After the commit of `instance`'s transaction (or a commit whose outcome is unknown:
+    /// dropping more than needed is always safe): nothing read before is used here; once
+    /// `committed`, waits until the other instances have heard ([`wait_heard`]).
+    pub async fn made_known(self, freshness: &Freshness, db: &Db, instance: Uuid, committed: bool) {
+        for account_id in self.accounts {
+            freshness.changed(account_id);
+        }
+        if committed {
+            wait_heard(db, freshness.confirmations(), instance, &self.announced).await;
+        }
+    }
+}
+
 /// After the commit of `changes`, made by `instance` (PostgreSQL): returns once every
 /// other instance listening on the database has acknowledged them, or once the lease of
 /// any that did not has run out. Immediately when there is nothing to wait for.
-pub async fn wait_heard(db: &Db, confirmations: &Confirmations, instance: Uuid, changes: &[Expected]) {
+async fn wait_heard(db: &Db, confirmations: &Confirmations, instance: Uuid, changes: &[Expected]) {
     let Some(pool) = db.postgres().filter(|_| !changes.is_empty()) else { return };
     let deadline = Instant::now() + LEASE + MARGIN;
     let listening = sqlx::query_scalar::<_, String>(

@@ -14,7 +14,7 @@
 //!   the two interleave.
 //! - Across PostgreSQL instances the change also travels on [`PG_CHANNEL`] (sent inside
 //!   the changing transaction, so delivered only on commit), and the changing call answers
-//!   only once every other instance has acknowledged it ([`wait_heard`]), so there too the
+//!   only once every other instance has acknowledged it ([`CredentialChanges::made_known`]), so there too the
 //!   very next call is refused. The cache is trusted only on a short lease ([`LEASE`]) that
 //!   the listener renews each time it proves its connection alive ([`Freshness::alive`],
 //!   about every second): while the listener is disconnected, or silently cut off, the
@@ -40,7 +40,7 @@ use lru::LruCache;
 use uuid::Uuid;
 
 pub use self::confirmations::{
-    Ack, Announcement, Confirmations, Expected, PG_ACK_CHANNEL, PG_CHANNEL, listener_name, wait_heard,
+    Ack, Announcement, Confirmations, CredentialChanges, Expected, PG_ACK_CHANNEL, PG_CHANNEL, listener_name,
 };
 pub use self::freshness::{Freshness, LEASE, change_file_of};
 use crate::metrics::CacheCounters;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::call::Env;
 use crate::notify::feed::PAGE;
-use crate::notify::{ResyncRequired, envelope, head, stream_frame};
+use crate::notify::{ResyncRequired, StreamEnvelope, envelope, head};
 use crate::sockets::SocketLink;
 
 /// Where a subscription starts.
@@ -39,6 +39,7 @@ pub async fn run(env: Arc<Env>, id: String, start: Start, link: SocketLink) {
         link.request_resync(resync.into());
         return;
     }
+    let stream = StreamEnvelope::new(&id);
     let mut last = start.after;
     loop {
         // Mark the wake seen before reading, so a commit after the read wakes us again.
@@ -60,7 +61,7 @@ pub async fn run(env: Arc<Env>, id: String, start: Start, link: SocketLink) {
                 if start.ends.is_cancelled() {
                     return;
                 }
-                if !link.push(stream_frame(&id, &row.json), patience).await {
+                if !link.push(stream.frame(&row.json), patience).await {
                     fell_behind(&env, start.account_id, &link).await;
                     return;
                 }

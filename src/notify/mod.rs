@@ -123,18 +123,31 @@ pub fn envelope(subscription: Option<&str>, result: &impl Serialize) -> String {
     json!({ "jsonrpc": "2.0", "method": "notification", "params": params }).to_string()
 }
 
-/// A stream row's frame: the JSON-RPC notification carrying `row` (its JSON text, as
-/// [`Stored::encode`] made it) to subscription `subscription`. The row's text is shared by
-/// every subscription of the account; only this envelope is per subscription.
-pub fn stream_frame(subscription: &str, row: &str) -> String {
-    let id = serde_json::to_string(subscription).expect("a string serializes");
-    let mut frame = String::with_capacity(row.len() + id.len() + 80);
-    frame.push_str(r#"{"jsonrpc":"2.0","method":"notification","params":{"subscription":"#);
-    frame.push_str(&id);
-    frame.push_str(r#","result":"#);
-    frame.push_str(row);
-    frame.push_str("}}");
-    frame
+/// The envelope of one subscription's stream frames: a row's frame is the JSON-RPC
+/// notification carrying the row (its JSON text, as [`Stored::encode`] made it) to that
+/// subscription. The row's text is shared by every subscription of the account; only the
+/// envelope, encoded once per subscription, is its own.
+pub struct StreamEnvelope {
+    /// Everything before the row.
+    opening: String,
+}
+
+impl StreamEnvelope {
+    pub fn new(subscription: &str) -> StreamEnvelope {
+        let id = serde_json::to_string(subscription).expect("a string serializes");
+        StreamEnvelope {
+            opening: format!(r#"{{"jsonrpc":"2.0","method":"notification","params":{{"subscription":{id},"result":"#),
+        }
+    }
+
+    /// The frame carrying `row`.
+    pub fn frame(&self, row: &str) -> String {
+        let mut frame = String::with_capacity(self.opening.len() + row.len() + 2);
+        frame.push_str(&self.opening);
+        frame.push_str(row);
+        frame.push_str("}}");
+        frame
+    }
 }
 
 /// The PostgreSQL channel instances listen on; the payload is a [`writer::Announcement`].

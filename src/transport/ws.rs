@@ -289,6 +289,7 @@ async fn until(at: Option<DateTime<Utc>>, clock: &Clock, at_most: Duration) {
 
 /// The socket's one writer. Pings jump the queue; the last words (texts, then the close
 /// frame) wait until the queue is drained, so they follow every answer already queued.
+/// Texts already queued together go out in one flush.
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
     mut queue: mpsc::Receiver<String>,
@@ -296,22 +297,41 @@ async fn write(
     mut last_words: mpsc::Receiver<Vec<Message>>,
 ) {
     loop {
-        let (messages, last) = tokio::select! {
+        let sent = tokio::select! {
             biased;
-            Some(ping) = pings.recv() => (vec![ping], false),
-            Some(text) = queue.recv() => (vec![Message::Text(text.into())], false),
-            Some(last) = last_words.recv() => (last, true),
-            else => return,
-        };
-        for message in messages {
-            if sink.send(message).await.is_err() {
+            Some(ping) = pings.recv() => sink.send(ping).await,
+            Some(text) = queue.recv() => send_queued(&mut sink, &mut queue, text).await,
+            Some(last) = last_words.recv() => {
+                for message in last {
+                    if sink.send(message).await.is_err() {
+                        break;
+                    }
+                }
                 return;
             }
-        }
-        if last {
+            else => return,
+        };
+        if sent.is_err() {
             return;
         }
     }
+}
+
+/// Sends `first` and whatever else is queued already (up to a bound), flushing once.
+async fn send_queued(
+    sink: &mut SplitSink<WebSocket, Message>,
+    queue: &mut mpsc::Receiver<String>,
+    first: String,
+) -> Result<(), axum::Error> {
+    const AT_ONCE: usize = 64;
+    sink.feed(Message::Text(first.into())).await?;
+    for _ in 1..AT_ONCE {
+        match queue.try_recv() {
+            Ok(text) => sink.feed(Message::Text(text.into())).await?,
+            Err(_) => break,
+        }
+    }
+    sink.flush().await
 }
 
 /// Whether a message is one `session_authenticate` call: the one first message that runs
