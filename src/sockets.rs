@@ -90,7 +90,10 @@ impl SocketLink {
         // Room now is the common case: no timer is set for it.
         match self.queue.try_send(text) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(text)) => self.queue.send_timeout(text, patience).await.is_ok(),
+            // Boxed: this wait would otherwise sit in every idle subscription's memory.
+            Err(mpsc::error::TrySendError::Full(text)) => {
+                Box::pin(self.queue.send_timeout(text, patience)).await.is_ok()
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }

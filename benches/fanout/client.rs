@@ -15,12 +15,12 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::action;
 use super::proto::{self, Delivery, Opened, Plan};
@@ -43,7 +43,9 @@ const READ_BUFFER: usize = 4 * 1024;
 
 const SUBSCRIBE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"notifications_subscribe","params":{}}"#;
 
-type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A plain TCP stream, not `MaybeTlsStream`: with the TLS feature on, that enum is as large
+/// as its TLS variant, which would count in every socket's memory.
+type WsStream = WebSocketStream<TcpStream>;
 
 /// An open, subscribed socket.
 struct Socket {
@@ -105,7 +107,7 @@ async fn open_all(plan: &Plan, events: mpsc::UnboundedSender<Event>) -> anyhow::
             let token = &plan.accounts[index % plan.accounts.len()].token;
             let url = &url;
             async move {
-                tokio::time::timeout(OPEN_TIMEOUT, open_one(index, url, token))
+                tokio::time::timeout(OPEN_TIMEOUT, open_one(index, plan.addr, url, token))
                     .await
                     .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {OPEN_TIMEOUT:?}")))
                     .with_context(|| format!("socket {index}"))
@@ -119,11 +121,13 @@ async fn open_all(plan: &Plan, events: mpsc::UnboundedSender<Event>) -> anyhow::
 }
 
 /// Opens one socket with the account's token and subscribes (live only).
-async fn open_one(index: usize, url: &str, token: &str) -> anyhow::Result<Socket> {
+async fn open_one(index: usize, addr: std::net::SocketAddr, url: &str, token: &str) -> anyhow::Result<Socket> {
     let mut request = url.into_client_request()?;
     request.headers_mut().insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}"))?);
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
-    let (mut stream, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+    let tcp = TcpStream::connect(addr).await.context("cannot connect")?;
+    tcp.set_nodelay(true)?;
+    let (mut stream, _) = tokio_tungstenite::client_async_with_config(request, tcp, Some(config))
         .await
         .context("cannot open the WebSocket")?;
     stream.send(Message::Text(Utf8Bytes::from_static(SUBSCRIBE))).await.context("cannot send the subscribe call")?;

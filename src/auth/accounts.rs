@@ -1,11 +1,16 @@
-//! Accounts and their default actors: the rows, and the one way to create an account
-//! (used by `account_bootstrap`, `account_create`, `account_signup` and the CLI).
+//! Accounts and their default actors: the rows, the one way to create an account (used by
+//! `account_bootstrap`, `account_create`, `account_signup` and the CLI), and how a
+//! signed-in account is shown (`whoami`'s answer, encoded once per credential resolution).
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use crate::authz::access::{self, Permissions};
+use crate::authz::{Permit, Roles};
+use crate::call::principal::Holder;
 use crate::db::ConnRef;
 use crate::error::{RpcError, RpcResult};
 use crate::on_conn;
@@ -39,6 +44,36 @@ pub const JOIN_DEFAULT_ACTOR: &str =
 /// read as a [`Holder`](crate::call::principal::Holder).
 pub const HOLDER_COLUMNS: &str =
     "a.id AS account_id, d.id AS actor_id, a.username, a.email, a.created_at AS account_created_at";
+
+// `whoami`'s answer: the caller's account and actor, and its permits with what they allow.
+// (Not a doc comment: it would become the schema's description.)
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct WhoamiResult<'a> {
+    pub account: Account,
+    pub actor_id: Uuid,
+    /// The caller's active permits.
+    #[schemars(with = "Vec<Permit>")]
+    pub permits: &'a [Permit],
+    /// What the UI may offer: `resource` or `resource/scope` → sorted verbs.
+    pub permissions: Permissions,
+}
+
+/// How a credential's holder, holding `permits` of `roles`, is shown: its [`WhoamiResult`],
+/// encoded. Its principal keeps it so (built once per resolution, for `Principal::new`),
+/// and `whoami` answers with it as it is. The account is enabled, or its credential would
+/// not have resolved.
+pub fn shown(roles: &Roles, holder: &Holder, permits: &[Permit]) -> Box<RawValue> {
+    let account = Account {
+        id: holder.account_id,
+        username: holder.username.clone(),
+        email: holder.email.clone(),
+        created_at: holder.created_at,
+        disabled_at: None,
+    };
+    let permissions = access::permissions(roles, permits);
+    let answer = WhoamiResult { account, actor_id: holder.actor_id, permits, permissions };
+    serde_json::value::to_raw_value(&answer).expect("ids, strings and times encode")
+}
 
 /// What a username may contain (also stated in the params schemas).
 pub const USERNAME_PATTERN: &str = r"^[A-Za-z0-9._@+-]{1,64}$";

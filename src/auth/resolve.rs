@@ -18,12 +18,12 @@ use crate::error::RpcResult;
 
 /// Resolves credentials to a principal; `None` when absent, unknown, expired or revoked.
 pub async fn authenticate(env: &Env, credentials: &Credentials) -> RpcResult<Option<Principal>> {
-    let now = env.clock.now();
     let (kind, secret) = match credentials {
         Credentials::None => return Ok(None),
         Credentials::Session(secret) | Credentials::SessionSecret(secret) => (Kind::Session, secret),
         Credentials::Bearer(secret) => (Kind::Token, secret),
     };
+    let now = env.clock.now();
     let key: Key = (kind, Sha256::digest(secret.as_bytes()).into());
     let cached = env.credentials.get(&key).filter(|principal| principal.unexpired_at(now));
     let principal = match cached {

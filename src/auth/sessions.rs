@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::accounts::{HOLDER_COLUMNS, JOIN_DEFAULT_ACTOR};
+use super::accounts::{self, HOLDER_COLUMNS, JOIN_DEFAULT_ACTOR};
 use super::secret::{hash_token, new_token};
 use crate::authz::permits::{JOIN_ACTIVE, JOINED_COLUMNS, JOINED_ORDER, JoinedPermit};
 use crate::call::principal::Holder;
@@ -76,9 +76,12 @@ pub async fn load(env: &Env, token_hash: &str, now: DateTime<Utc>) -> RpcResult<
     };
     let Some(first) = rows.first().filter(|r| r.expires_at > now) else { return Ok(None) };
     let (id, holder, last_seen_at, expires_at) = (first.id, first.holder.clone(), first.last_seen_at, first.expires_at);
-    let permits = rows.into_iter().filter_map(|r| r.permit.active(holder.account_id, holder.actor_id, now)).collect();
+    let permits: Vec<_> =
+        rows.into_iter().filter_map(|r| r.permit.active(holder.account_id, holder.actor_id, now)).collect();
     let via = Via::Session { id, renewed_until: None };
-    Ok(Some(Principal::new(&env.roles, holder, via, permits, Some(expires_at), Some(last_seen_at))))
+    let (expires_at, used_at) = (Some(expires_at), Some(last_seen_at));
+    let shown = accounts::shown(&env.roles, &holder, &permits);
+    Ok(Some(Principal::new(&env.roles, holder, via, permits, shown, expires_at, used_at)))
 }
 
 /// Whether a session last renewed at `last_seen_at` is due for renewal at `now`.

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::accounts::{HOLDER_COLUMNS, JOIN_DEFAULT_ACTOR};
+use super::accounts::{self, HOLDER_COLUMNS, JOIN_DEFAULT_ACTOR};
 use super::secret::{API_TOKEN_PREFIX, hash_token, new_token};
 use crate::authz::permits::{JOIN_ACTIVE, JOINED_COLUMNS, JOINED_ORDER, JoinedPermit};
 use crate::call::principal::Holder;
@@ -108,9 +108,11 @@ pub async fn load(env: &Env, secret_hash: &str, now: DateTime<Utc>) -> RpcResult
     let Some(first) = rows.first().filter(|f| f.expires_at.is_none_or(|at| at > now)) else { return Ok(None) };
     let (id, holder, expires_at, last_used_at) = (first.id, first.holder.clone(), first.expires_at, first.last_used_at);
     let methods = first.methods.as_deref().map(|m| serde_json::from_str(m).unwrap_or_default());
-    let permits = rows.into_iter().filter_map(|r| r.permit.active(holder.account_id, holder.actor_id, now)).collect();
+    let permits: Vec<_> =
+        rows.into_iter().filter_map(|r| r.permit.active(holder.account_id, holder.actor_id, now)).collect();
     let via = Via::Token { id, methods };
-    Ok(Some(Principal::new(&env.roles, holder, via, permits, expires_at, last_used_at)))
+    let shown = accounts::shown(&env.roles, &holder, &permits);
+    Ok(Some(Principal::new(&env.roles, holder, via, permits, shown, expires_at, last_used_at)))
 }
 
 /// Whether a token last noted as used at `last_used_at` is due to be noted again at `now`.

@@ -3,6 +3,9 @@
 //! (read from the database, or from the credential cache while nothing about them has
 //! changed). `auth` builds it from the credentials; the pipeline, the handlers and the
 //! socket registry read it.
+//!
+//! A cached principal is cloned for every call it answers, so what it holds is cheap to
+//! clone: its strings and lists are shared (`Arc`), never copied.
 
 use std::sync::Arc;
 
@@ -10,7 +13,6 @@ use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::authz::access::{self, Permissions};
 use crate::authz::{ADMIN, Grants, KEEPER, Permit, Roles};
 use crate::sockets::SocketKey;
 
@@ -20,7 +22,7 @@ pub enum Via {
     /// A session cookie; `renewed_until` is set when this call slid its expiry.
     Session { id: Uuid, renewed_until: Option<DateTime<Utc>> },
     /// An API token, limited to `methods` when given.
-    Token { id: Uuid, methods: Option<Vec<String>> },
+    Token { id: Uuid, methods: Option<Arc<[String]>> },
 }
 
 /// The authenticated caller of one call.
@@ -28,9 +30,7 @@ pub enum Via {
 pub struct Principal {
     pub account_id: Uuid,
     pub actor_id: Uuid,
-    pub username: String,
-    pub email: Option<String>,
-    pub account_created_at: DateTime<Utc>,
+    pub username: Arc<str>,
     pub via: Via,
     /// Holds the `admin` role globally (everything, everywhere).
     pub admin: bool,
@@ -40,31 +40,15 @@ pub struct Principal {
     pub permits: Arc<[Permit]>,
     /// What they allow, compiled for questions.
     pub grants: Arc<Grants>,
-    /// Its permits and what they allow (the flat map a UI gates on), as `whoami` shows
-    /// them: encoded once per resolution, since a cached principal answers many calls.
-    pub shown: Shown,
+    /// How `whoami` shows it (its account, its permits and what they allow), as JSON:
+    /// encoded once per resolution, since a cached principal answers many calls.
+    pub shown: Arc<RawValue>,
     /// When its session or token stops working, as of this call (`None`: a token that
     /// never expires). A session's slides forward as it is used.
     pub credential_expires_at: Option<DateTime<Utc>>,
     /// When its session or token was last recorded as used (renewal and `last_used_at`
     /// are written at most once a minute).
     pub credential_used_at: Option<DateTime<Utc>>,
-}
-
-/// A principal's permits and permissions map, encoded as JSON.
-#[derive(Debug, Clone)]
-pub struct Shown {
-    pub permits: Arc<RawValue>,
-    pub permissions: Arc<RawValue>,
-}
-
-impl Shown {
-    fn of(permits: &[Permit], permissions: &Permissions) -> Shown {
-        // Ids, strings and times: nothing here can fail to encode.
-        let permits = serde_json::value::to_raw_value(permits).expect("permits encode");
-        let permissions = serde_json::value::to_raw_value(permissions).expect("a map of strings encodes");
-        Shown { permits: permits.into(), permissions: permissions.into() }
-    }
 }
 
 /// The account a principal is of, as its credential lookup read it
@@ -81,32 +65,30 @@ pub struct Holder {
 
 impl Principal {
     /// A principal of `holder` holding `permits` (active at the time of the call) of
-    /// `roles`, whose credential stops working at `expires_at` and was last recorded as used
-    /// at `used_at`.
+    /// `roles`, shown as `shown` (`whoami`'s answer, which `auth` encodes), whose credential
+    /// stops working at `expires_at` and was last recorded as used at `used_at`.
     pub fn new(
         roles: &Roles,
         holder: Holder,
         via: Via,
         permits: Vec<Permit>,
+        shown: Box<RawValue>,
         expires_at: Option<DateTime<Utc>>,
         used_at: Option<DateTime<Utc>>,
     ) -> Principal {
         let global = |role: &str| permits.iter().any(|p| p.role == role && p.scope_id.is_none());
         let (admin, keeper) = (global(ADMIN), global(KEEPER));
         let grants = Arc::new(Grants::compile(roles, &permits));
-        let shown = Shown::of(&permits, &access::permissions(roles, &permits));
         Principal {
             account_id: holder.account_id,
             actor_id: holder.actor_id,
-            username: holder.username,
-            email: holder.email,
-            account_created_at: holder.created_at,
+            username: holder.username.into(),
             via,
             admin,
             keeper,
             permits: permits.into(),
             grants,
-            shown,
+            shown: shown.into(),
             credential_expires_at: expires_at,
             credential_used_at: used_at,
         }

@@ -9,7 +9,7 @@
 //! listener found there hears the change) and waits for each one's acknowledgement.
 //!
 //! An instance that does not acknowledge (cut off, stalled) is waited for until its lease
-//! ([`LEASE`]) must have run out: it stops answering from its cache within the lease of its
+//! (`credential_cache::LEASE`) must have run out: it stops answering from its cache within the lease of its
 //! last proof of life, which came before this wait began. When this process cannot hear
 //! acknowledgements at all (the command line; a server whose own listener is down), it
 //! waits that long whenever another listener is connected. Either way the wait is bounded
@@ -17,14 +17,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use uuid::Uuid;
-
-use super::{Freshness, LEASE};
-use crate::db::Db;
 
 /// The PostgreSQL channel carrying "the credentials of this account changed" to every
 /// instance; the payload is an [`Announcement`].
@@ -34,16 +30,12 @@ pub const PG_CHANNEL: &str = "countersign_credentials";
 /// is an [`Ack`].
 pub const PG_ACK_CHANNEL: &str = "countersign_credential_acks";
 
-/// Beyond the lease: how much longer an unacknowledged change waits, so that clocks
-/// running at slightly different rates cannot cut it short.
-const MARGIN: Duration = Duration::from_millis(100);
-
 /// What the listener of `instance` is called in `pg_stat_activity` (under 64 bytes).
 pub fn listener_name(instance: Uuid) -> String {
     format!("{LISTENER_PREFIX}{instance}")
 }
 
-const LISTENER_PREFIX: &str = "countersign listener ";
+pub(super) const LISTENER_PREFIX: &str = "countersign listener ";
 
 /// "`account_id`'s credentials changed", change `change` made by instance `from`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +126,7 @@ impl Confirmations {
 
     /// Waits until each of `others` has acknowledged every one of `changes`, or until
     /// `deadline`; whether they all did.
-    async fn wait(&self, changes: &[Expected], others: &[Uuid], deadline: Instant) -> bool {
+    pub(super) async fn wait(&self, changes: &[Expected], others: &[Uuid], deadline: Instant) -> bool {
         loop {
             let arrived = self.arrived.notified();
             tokio::pin!(arrived);
@@ -157,76 +149,10 @@ impl Confirmations {
     }
 }
 
-/// The credential changes one transaction made, made known once it commits.
-#[derive(Default)]
-pub struct CredentialChanges {
-    accounts: Vec<Uuid>,
-    /// PostgreSQL: the announced changes, whose acknowledgements are waited for.
-    announced: Vec<Expected>,
-}
-
-impl CredentialChanges {
-    /// `account_id`'s credentials or permits change in the transaction.
-    pub fn changed(&mut self, account_id: Uuid) {
-        self.accounts.push(account_id);
-    }
-
-    /// A change announced to the other instances (PostgreSQL).
-    pub fn announced(&mut self, expected: Expected) {
-        self.announced.push(expected);
-    }
-
-    /// After the commit of `instance`'s transaction (or a commit whose outcome is unknown:
-    /// dropping more than needed is always safe): nothing read before is used here; once
-    /// `committed`, waits until the other instances have heard ([`wait_heard`]).
-    pub async fn made_known(self, freshness: &Freshness, db: &Db, instance: Uuid, committed: bool) {
-        for account_id in self.accounts {
-            freshness.changed(account_id);
-        }
-        if committed {
-            wait_heard(db, freshness.confirmations(), instance, &self.announced).await;
-        }
-    }
-}
-
-/// After the commit of `changes`, made by `instance` (PostgreSQL): returns once every
-/// other instance listening on the database has acknowledged them, or once the lease of
-/// any that did not has run out. Immediately when there is nothing to wait for.
-async fn wait_heard(db: &Db, confirmations: &Confirmations, instance: Uuid, changes: &[Expected]) {
-    let Some(pool) = db.postgres().filter(|_| !changes.is_empty()) else { return };
-    let deadline = Instant::now() + LEASE + MARGIN;
-    let listening = sqlx::query_scalar::<_, String>(
-        "SELECT application_name FROM pg_stat_activity \
-         WHERE datname = current_database() AND starts_with(application_name, $1)",
-    )
-    .bind(LISTENER_PREFIX)
-    .fetch_all(pool);
-    let listeners: Vec<Uuid> = match tokio::time::timeout_at(deadline, listening).await {
-        Ok(Ok(names)) => names
-            .iter()
-            .filter_map(|name| name.strip_prefix(LISTENER_PREFIX).and_then(|id| Uuid::parse_str(id).ok()))
-            .collect(),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "cannot tell which instances listen; waiting out their leases");
-            return tokio::time::sleep_until(deadline).await;
-        }
-        Err(_) => return,
-    };
-    let others: Vec<Uuid> = listeners.iter().copied().filter(|id| *id != instance).collect();
-    if others.is_empty() {
-        return;
-    }
-    if !listeners.contains(&instance) {
-        // No listener of our own to hear acknowledgements: wait out their leases.
-        return tokio::time::sleep_until(deadline).await;
-    }
-    if !confirmations.wait(changes, &others, deadline).await {
-        tracing::warn!("an instance did not acknowledge a credential change; its lease has run out since");
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -259,8 +185,8 @@ mod tests {
             waiting.acknowledged(Ack { to: me, change: second, by: cat });
         });
         let started = Instant::now();
-        assert!(confirmations.wait(&changes, &[bob, cat], started + LEASE).await);
-        assert!(started.elapsed() < LEASE, "it ended when the last one arrived, not at the deadline");
+        assert!(confirmations.wait(&changes, &[bob, cat], started + Duration::from_secs(3)).await);
+        assert!(started.elapsed() < Duration::from_secs(3), "it ended when the last one arrived, not at the deadline");
         late.await.unwrap();
 
         let gone = changes[0].change;

@@ -30,6 +30,7 @@
 //! Memory is bounded: at most `capacity` entries, least recently used evicted first, with
 //! hits, misses and evictions counted in the metrics.
 
+mod changes;
 mod confirmations;
 mod freshness;
 
@@ -39,9 +40,8 @@ use std::sync::{Arc, Mutex};
 use lru::LruCache;
 use uuid::Uuid;
 
-pub use self::confirmations::{
-    Ack, Announcement, Confirmations, CredentialChanges, Expected, PG_ACK_CHANNEL, PG_CHANNEL, listener_name,
-};
+pub use self::changes::CredentialChanges;
+pub use self::confirmations::{Ack, Announcement, Confirmations, Expected, PG_ACK_CHANNEL, PG_CHANNEL, listener_name};
 pub use self::freshness::{Freshness, LEASE, change_file_of};
 use crate::metrics::CacheCounters;
 

@@ -11,4 +11,4 @@ pub mod login;
 pub mod rate;
 
 pub use login::LoginLimits;
-pub use rate::RateLimits;
+pub use rate::{RateKey, RateLimits};

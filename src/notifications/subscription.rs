@@ -45,7 +45,8 @@ pub async fn run(env: Arc<Env>, id: String, start: Start, link: SocketLink) {
         // Mark the wake seen before reading, so a commit after the read wakes us again.
         let woken_at = *wake.borrow_and_update();
         loop {
-            let rows = match feed.after(&env.db, start.account_id, last, woken_at, &wake).await {
+            // Boxed: a future awaited here is part of every idle subscription's memory.
+            let rows = match Box::pin(feed.after(&env.db, start.account_id, last, woken_at, &wake)).await {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::warn!(error = %e, subscription = %id, "cannot read notifications; retrying in 1 s");

@@ -118,7 +118,7 @@ async fn vote(
     bypass: bool,
 ) -> RpcResult<RequestResult> {
     let principal = ctx.require_principal()?;
-    let (by, username) = (principal.account_id, principal.username.clone());
+    let (by, username) = (principal.account_id, principal.username.to_string());
     let mut track = open(ctx, request_id, Act::Vote { bypass }).await?;
     let status = track.status();
     if status != Status::PendingApproval {

@@ -7,7 +7,6 @@
 //! A body that repeats a key in any object is refused whole, batch included, before any
 //! entry runs ([`json`](mod@super::json)): which of the two values was meant cannot be known.
 
-use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -145,19 +144,30 @@ pub fn parse_request(entry: Value) -> Result<Request, Rejected> {
     Ok(Request { id, method, params })
 }
 
-/// A JSON-RPC success response, as JSON text: the result is written as it is.
+/// A JSON-RPC success response, as JSON text: the result is written as it is, copied once
+/// into a string of exactly the answer's length (a result may be kilobytes long).
 pub fn success_response(id: Value, result: &RawValue) -> String {
-    #[derive(Serialize)]
-    struct Success<'a> {
-        jsonrpc: &'static str,
-        id: Value,
-        result: &'a RawValue,
-    }
-    serde_json::to_string(&Success { jsonrpc: "2.0", id, result }).expect("a response serializes")
+    let id = id.to_string();
+    [r#"{"jsonrpc":"2.0","id":"#, &id, r#","result":"#, result.get(), "}"].concat()
 }
 
 /// A JSON-RPC error response, as JSON text; `data.request_id` is `request_id` (given for
 /// every answer the server sends; `None` only outside a request).
 pub fn error_response(id: Value, error: &RpcError, request_id: Option<Uuid>) -> String {
     json!({ "jsonrpc": "2.0", "id": id, "error": error.to_json(request_id) }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_success_response_carries_the_result_as_written() {
+        let result = RawValue::from_string(r#"{"a": [1, 2]}"#.to_owned()).unwrap();
+        assert_eq!(success_response(json!(1), &result), r#"{"jsonrpc":"2.0","id":1,"result":{"a": [1, 2]}}"#);
+        for id in [json!(-7), json!(u64::MAX), json!("x\"\u{1}é"), Value::Null] {
+            let answer: Value = serde_json::from_str(&success_response(id.clone(), &result)).unwrap();
+            assert_eq!(answer, json!({"jsonrpc": "2.0", "id": id, "result": {"a": [1, 2]}}));
+        }
+    }
 }

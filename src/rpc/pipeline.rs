@@ -33,6 +33,7 @@ use crate::call::ctx::Finished;
 use crate::call::{Caller, Credentials, Ctx, Principal, Transport, Via};
 use crate::config::{Config, REFUSED_CLASS};
 use crate::error::{ErrorKind, RpcError, RpcResult};
+use crate::limits::RateKey;
 
 /// How many times a mutation runs when it keeps losing races inside the database.
 const MUTATION_ATTEMPTS: u32 = 5;
@@ -52,14 +53,15 @@ pub async fn call(api: &Api, caller: &Caller, request_id: Uuid, method: &str, pa
     let started = Instant::now();
     let mut finished = Finished::default();
     let mut account_id = None;
-    let result = run(api, caller, method, params, request_id, &mut finished, &mut account_id).await;
+    let action = api.registry.get(method);
+    let result = run(api, caller, action, params, request_id, &mut finished, &mut account_id).await;
     let elapsed = started.elapsed();
     let outcome = match &result {
         Ok(_) => "ok",
         Err(e) => e.kind.name(),
     };
     // Unknown method names are caller-chosen: keep them out of metric labels.
-    let label = if api.registry.get(method).is_some() { method } else { "unknown" };
+    let label = action.map_or("unknown", |action| action.handler.method());
     api.env.metrics.record_call(label, outcome, elapsed.as_secs_f64());
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     let transport = caller.transport.as_str();
@@ -78,10 +80,11 @@ pub async fn call(api: &Api, caller: &Caller, request_id: Uuid, method: &str, pa
     Outcome { result, finished }
 }
 
+/// Runs a call of `action` (`None`: the method named is not declared).
 async fn run(
     api: &Api,
     caller: &Caller,
-    method: &str,
+    action: Option<&BoundAction>,
     params: Value,
     request_id: Uuid,
     finished: &mut Finished,
@@ -90,8 +93,8 @@ async fn run(
     if api.shutdown.is_cancelled() {
         return Err(RpcError::service_unavailable("shutting_down"));
     }
-    let action = api.registry.get(method).ok_or_else(RpcError::method_not_found)?;
-    let spec = &action.spec;
+    let action = action.ok_or_else(RpcError::method_not_found)?;
+    let (spec, method) = (&action.spec, action.spec.method.as_str());
     if caller.transport == Transport::Get && spec.side_effects {
         return Err(RpcError::method_requires_post());
     }
@@ -100,11 +103,11 @@ async fn run(
     // Every call counts against its caller's limit before anything is written for it,
     // refused calls included.
     let rate_key = match &principal {
-        Some(p) => format!("account:{}", p.account_id),
-        None => format!("ip:{}", caller.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())),
+        Some(p) => RateKey::Account(p.account_id),
+        None => RateKey::Ip(caller.ip),
     };
-    api.rate_limits.check(&spec.rate_limit, &rate_key).map_err(RpcError::rate_limited)?;
-    let refusing = Refusing { api, method, caller, principal: principal.as_ref(), request_id, rate_key: &rate_key };
+    api.rate_limits.check(&spec.rate_limit, rate_key).map_err(RpcError::rate_limited)?;
+    let refusing = Refusing { api, method, caller, principal: principal.as_ref(), request_id, rate_key };
     if let Err(denied) = authorize(api, spec, principal.as_ref(), caller) {
         return Err(refusing.refuse(denied, None).await);
     }
@@ -143,7 +146,7 @@ struct Refusing<'a> {
     caller: &'a Caller,
     principal: Option<&'a Principal>,
     request_id: Uuid,
-    rate_key: &'a str,
+    rate_key: RateKey,
 }
 
 impl Refusing<'_> {

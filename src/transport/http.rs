@@ -5,14 +5,15 @@
 //! request target (65,534 bytes, fixed in hyper), past which hyper answers a bare 414
 //! before any handler runs.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Extension, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Extension, Path, Request, State};
 use axum::http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::Value;
@@ -103,20 +104,20 @@ async fn read_body(body: Body, declared_len: Option<usize>) -> Option<Bytes> {
 pub const MAX_URI_BYTES: usize = 16 * 1024;
 
 /// `GET /rpc/{method}?params=<JSON object>&id=<id>`: reads only; the status follows the error.
+/// The request's target and headers are read where they are, never copied.
 pub async fn get_rpc(
     State(api): State<Arc<Api>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(method): Path<String>,
     Extension(RequestId(request_id)): Extension<RequestId>,
-    uri: Uri,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
+    let uri = request.uri();
     if uri.path_and_query().is_some_and(|target| target.as_str().len() > MAX_URI_BYTES) {
         let error = RpcError::invalid_request("too_large").with("max_bytes", MAX_URI_BYTES);
         return json_response(StatusCode::URI_TOO_LONG, error_response(Value::Null, &error, Some(request_id)));
     }
-    let query = match read_query(query.as_deref().unwrap_or("")) {
+    let query = match read_query(uri.query().unwrap_or("")) {
         Ok(query) => query,
         Err(error) => return get_error(Value::Null, &error, request_id),
     };
@@ -125,7 +126,7 @@ pub async fn get_rpc(
         Err(error) => return get_error(query.id, &error, request_id),
     };
     let id = query.id;
-    let caller = caller_from(&api.env.config.server, &headers, peer, Transport::Get);
+    let caller = caller_from(&api.env.config.server, request.headers(), peer, Transport::Get);
     let outcome = pipeline::call(&api, &caller, request_id, &method, params).await;
     let mut response = match outcome.result {
         Ok(result) => json_response(StatusCode::OK, success_response(id, &result)),
@@ -152,9 +153,10 @@ fn set_cookie(response: &mut Response, api: &Api, cookie: &SessionCookie) {
     }
 }
 
-/// What a GET query names: the params' JSON text, if any, and the id.
-struct Query {
-    params: Option<String>,
+/// What a GET query names: the params' JSON text, if any (borrowed from the query unless
+/// it had to be decoded), and the id.
+struct Query<'a> {
+    params: Option<Cow<'a, str>>,
     id: Value,
 }
 
@@ -162,7 +164,7 @@ struct Query {
 /// `invalid_request/duplicate_key`, for the same reason as a key repeated in a body; any
 /// other name is `invalid_request/unknown_query_key`, so that `?after=1` is not silently
 /// answered as if it were a filter.
-fn read_query(query: &str) -> Result<Query, RpcError> {
+fn read_query(query: &str) -> Result<Query<'_>, RpcError> {
     let (mut params, mut id) = (None, None);
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         let slot = match key.as_ref() {
@@ -177,7 +179,7 @@ fn read_query(query: &str) -> Result<Query, RpcError> {
                     .with("key", key.into_owned()));
             }
         };
-        if slot.replace(value.into_owned()).is_some() {
+        if slot.replace(value).is_some() {
             return Err(json::duplicate_key(key));
         }
     }

@@ -175,7 +175,9 @@ impl Reader<'_> {
                     return Ending::Close(CLOSE_RESYNC, "resync required", pushes(self.link, &resync));
                 }
                 _ = until(standing.recheck_at, &self.api.env.clock, ping.period()) => {
-                    match self.recheck(standing.recheck_at).await {
+                    // Boxed, like the first call below: a future awaited in this loop is
+                    // part of every idle socket's memory, used or not.
+                    match Box::pin(self.recheck(standing.recheck_at)).await {
                         Ok(next) => standing.recheck_at = next,
                         Err(()) => return self.revoked(CLOSE_REVOKED, "credentials expired"),
                     }
@@ -203,7 +205,7 @@ impl Reader<'_> {
             };
             last_call = Instant::now();
             if std::mem::take(&mut first) && is_sign_in(&body) {
-                if let Some(signed_in) = self.first_call(&body).await {
+                if let Some(signed_in) = Box::pin(self.first_call(&body)).await {
                     standing = signed_in;
                     anonymous_idle = None;
                 }

@@ -1,20 +1,19 @@
 //! `account_login`, `account_logout`, `account_create`, `account_signup`,
 //! `account_password_change`, `account_list`, `whoami`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::audit_log::AuditEvent;
-use crate::auth::accounts::{self, Account};
+use crate::auth::accounts::{self, Account, WhoamiResult};
 use crate::auth::bootstrap::AccountResult;
 use crate::auth::{password, sessions};
-use crate::authz::Permit;
-use crate::authz::access::Permissions;
 use crate::call::caller::SessionCookie;
 use crate::call::common::{EmptyParams, OkResult, page};
 use crate::call::{Action, Ctx, Transport};
@@ -253,16 +252,22 @@ impl Action for List {
     }
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct WhoamiResult {
-    pub account: Account,
-    pub actor_id: Uuid,
-    /// The caller's active permits.
-    #[schemars(with = "Vec<Permit>")]
-    pub permits: Arc<RawValue>,
-    /// What the UI may offer: `resource` or `resource/scope` → sorted verbs.
-    #[schemars(with = "Permissions")]
-    pub permissions: Arc<RawValue>,
+/// `whoami`'s answer as the caller's principal keeps it: its [`WhoamiResult`], encoded
+/// once per resolution (`accounts::shown`). Its schema is that of a `WhoamiResult`.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct ShownWhoami(Arc<RawValue>);
+
+impl JsonSchema for ShownWhoami {
+    fn schema_name() -> Cow<'static, str> {
+        WhoamiResult::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        WhoamiResult::schema_id()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        WhoamiResult::json_schema(generator)
+    }
 }
 
 pub struct Whoami;
@@ -270,20 +275,11 @@ pub struct Whoami;
 impl Action for Whoami {
     const METHOD: &'static str = "whoami";
     type Params = EmptyParams;
-    type Output = WhoamiResult;
+    type Output = ShownWhoami;
 
-    async fn run(&self, ctx: &mut Ctx, _p: EmptyParams) -> RpcResult<WhoamiResult> {
+    async fn run(&self, ctx: &mut Ctx, _p: EmptyParams) -> RpcResult<ShownWhoami> {
         // The principal is current for this call (its account is enabled, or it would not
-        // have resolved): no need to read the account again.
-        let principal = ctx.require_principal()?;
-        let account = Account {
-            id: principal.account_id,
-            username: principal.username.clone(),
-            email: principal.email.clone(),
-            created_at: principal.account_created_at,
-            disabled_at: None,
-        };
-        let (permits, permissions) = (principal.shown.permits.clone(), principal.shown.permissions.clone());
-        Ok(WhoamiResult { account, actor_id: principal.actor_id, permits, permissions })
+        // have resolved), and shows itself already encoded: nothing is read or encoded again.
+        Ok(ShownWhoami(ctx.require_principal()?.shown.clone()))
     }
 }

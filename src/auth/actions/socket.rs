@@ -65,6 +65,6 @@ impl Action for Authenticate {
                 RpcError::invalid_request("authenticate_first").message("This socket is authenticated already.")
             );
         }
-        Ok(SessionAuthenticated { account_id: principal.account_id, username: principal.username })
+        Ok(SessionAuthenticated { account_id: principal.account_id, username: principal.username.to_string() })
     }
 }
