@@ -41,7 +41,7 @@ pub const JOIN_DEFAULT_ACTOR: &str =
     "JOIN actors d ON d.id = (SELECT id FROM actors WHERE account_id = a.id ORDER BY created_at, id LIMIT 1)";
 
 /// Select-list items for a credential lookup's account (`a`) and default actor (`d`),
-/// read as a [`Holder`](crate::call::principal::Holder).
+/// read as a [`Holder`].
 pub const HOLDER_COLUMNS: &str =
     "a.id AS account_id, d.id AS actor_id, a.username, a.email, a.created_at AS account_created_at";
 

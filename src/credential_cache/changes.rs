@@ -36,7 +36,7 @@ impl CredentialChanges {
 
     /// After the commit of `instance`'s transaction (or a commit whose outcome is unknown:
     /// dropping more than needed is always safe): nothing read before is used here; once
-    /// `committed`, waits until the other instances have heard ([`wait_heard`]).
+    /// `committed`, waits until the other instances have heard (`wait_heard`).
     pub async fn made_known(self, freshness: &Freshness, db: &Db, instance: Uuid, committed: bool) {
         for account_id in self.accounts {
             freshness.changed(account_id);
