@@ -2,7 +2,9 @@
 //! server with the session cookie: an origin listed in `server.allowed_origins` gets its
 //! preflights answered and CORS headers with credentials on every answer, signs in and
 //! calls mutations; an origin not listed gets no CORS headers and its cookie calls are
-//! `forbidden/csrf`, with a message naming the origins the server accepts.
+//! `forbidden/csrf`, with a message naming the origins the server accepts. A request without
+//! an `Origin` (a script) gets no `Access-Control-*` header, only the `Vary` that keeps a
+//! cache from handing one origin's answer to another.
 
 mod common;
 
@@ -10,7 +12,11 @@ use common::identity::{Auth, Client, PASSWORD, login_at};
 use common::{Backend, assert_error};
 use serde_json::json;
 
-backend_tests!(a_listed_origin_signs_in_and_calls_across_origins, an_unlisted_origin_gets_no_cors_and_no_cookie_calls);
+backend_tests!(
+    a_listed_origin_signs_in_and_calls_across_origins,
+    an_unlisted_origin_gets_no_cors_and_no_cookie_calls,
+    a_request_without_an_origin_gets_only_vary,
+);
 
 const SPA: &str = "http://localhost:5173";
 
@@ -88,4 +94,18 @@ async fn an_unlisted_origin_gets_no_cors_and_no_cookie_calls(backend: Backend) {
     let forged = Client { origin: Some(evil.to_owned()), ..admin.clone() };
     assert_error(&forged.call("token_create", json!({"name": "stolen"})).await, -32002, "csrf");
     assert_eq!(admin.ok("token_list", json!({})).await["tokens"], json!([]));
+}
+
+async fn a_request_without_an_origin_gets_only_vary(backend: Backend) {
+    let Some(server) = common::start_with(backend, |c| c.server.allowed_origins.push(SPA.into())).await else { return };
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "rpc.discover"});
+    let plain = server.http.post(format!("{}/rpc", server.base)).json(&body).send().await.unwrap();
+    let headers = plain.headers();
+    assert_eq!(headers["vary"], "origin, access-control-request-method, access-control-request-headers");
+    assert!(headers.keys().all(|name| !name.as_str().starts_with("access-control-")), "{headers:?}");
+    let from_spa = server.http.post(format!("{}/rpc", server.base)).header("origin", SPA).json(&body).send().await;
+    let headers = from_spa.unwrap().headers().clone();
+    assert_eq!(headers["access-control-allow-origin"], SPA);
+    assert_eq!(headers["access-control-expose-headers"], "retry-after,x-request-id");
+    assert!(headers.get_all("vary").iter().any(|v| v.to_str().unwrap().contains("origin")), "{headers:?}");
 }

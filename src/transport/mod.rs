@@ -21,13 +21,13 @@
 //! router runs, go without.
 //!
 //! Pages on the trusted origins (`server.public_origin` and `server.allowed_origins`) may
-//! call across origins: preflights are answered and answers carry `Access-Control-*` with
-//! credentials allowed (the CSRF rule in `rpc::pipeline` accepts exactly the same origins).
+//! call across origins ([`cors`]).
 //!
 //! They know nothing of domains; everything about a call is decided in `rpc::pipeline`.
 //! Their shared state is the [`Api`] being served.
 
 pub mod console;
+pub mod cors;
 pub mod http;
 pub mod listen;
 pub mod ops;
@@ -36,22 +36,18 @@ pub mod request_id;
 pub mod ws;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, X_CONTENT_TYPE_OPTIONS};
-use axum::http::{HeaderValue, Method};
+use axum::http::HeaderValue;
+use axum::http::header::{CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};
 use axum::routing::{get, post};
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-
-use crate::config::ServerConfig;
 
 use crate::rpc::Api;
 
 pub fn router(api: Arc<Api>) -> Router {
-    let cors = cors(&api.env.config.server);
-    let request_id = axum::middleware::from_fn_with_state(api.clone(), request_id::assign);
+    let cors = cors::CorsWhenAsked::new(&api.env.config.server);
+    let request_id = request_id::AssignRequestId::new(&api.env.config.server.trusted_proxies);
     Router::new()
         .route("/rpc", post(http::post_rpc))
         .route("/rpc/{method}", get(http::get_rpc))
@@ -67,17 +63,4 @@ pub fn router(api: Arc<Api>) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(cors)
         .layer(request_id)
-}
-
-/// CORS for the trusted origins, cookies included; nothing for any other origin, whose
-/// preflight is answered without an `Access-Control-Allow-Origin` (the browser stops there).
-fn cors(server: &ServerConfig) -> CorsLayer {
-    let origins = server.trusted_origins().filter_map(|origin| HeaderValue::from_str(origin).ok());
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([CONTENT_TYPE, AUTHORIZATION])
-        .expose_headers([RETRY_AFTER, request_id::X_REQUEST_ID])
-        .max_age(Duration::from_secs(600))
 }

@@ -16,18 +16,20 @@
 //! can choose the id its calls' rows in the tamper-evident audit log carry (it could
 //! otherwise make them collide with another caller's).
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
+use tower::{Layer, Service};
 use uuid::Uuid;
 
 use super::request::is_trusted_proxy;
-use crate::rpc::Api;
 
 /// The header that carries the correlation id, both ways.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -39,15 +41,82 @@ const MAX_INCOMING_LEN: usize = 128;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestId(pub Uuid);
 
-/// Middleware: gives the request its id and answers it as `X-Request-Id`.
-pub async fn assign(State(api): State<Arc<Api>>, mut request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
-    let id = honoured(&api.env.config.server.trusted_proxies, request.headers(), peer).unwrap_or_else(Uuid::now_v7);
-    request.extensions_mut().insert(RequestId(id));
-    let mut response = next.run(request).await;
-    let value = HeaderValue::from_str(&id.to_string()).expect("a UUID is a valid header value");
-    response.headers_mut().insert(X_REQUEST_ID, value);
-    response
+/// The layer that gives every request its id and answers it as `X-Request-Id`. A plain
+/// service (not `axum::middleware::from_fn`), so no call boxes its future or the router.
+#[derive(Clone)]
+pub struct AssignRequestId {
+    trusted_proxies: Arc<[IpNet]>,
+}
+
+impl AssignRequestId {
+    pub fn new(trusted_proxies: &[IpNet]) -> AssignRequestId {
+        AssignRequestId { trusted_proxies: trusted_proxies.into() }
+    }
+}
+
+impl<S> Layer<S> for AssignRequestId {
+    type Service = Assigning<S>;
+
+    fn layer(&self, inner: S) -> Assigning<S> {
+        Assigning { inner, trusted_proxies: self.trusted_proxies.clone() }
+    }
+}
+
+/// [`AssignRequestId`] around a service.
+#[derive(Clone)]
+pub struct Assigning<S> {
+    inner: S,
+    trusted_proxies: Arc<[IpNet]>,
+}
+
+impl<S> Service<Request> for Assigning<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Answering<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
+        let id = honoured(&self.trusted_proxies, request.headers(), peer).unwrap_or_else(Uuid::now_v7);
+        request.extensions_mut().insert(RequestId(id));
+        Answering { answer: self.inner.call(request), id }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner service's answer, with the id put on it.
+    pub struct Answering<F> {
+        #[pin]
+        answer: F,
+        id: Uuid,
+    }
+}
+
+impl<F, E> Future for Answering<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let id = *this.id;
+        this.answer.poll(cx).map(|answer| {
+            answer.map(|mut response| {
+                let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+                let value = id.hyphenated().encode_lower(&mut text);
+                let value = HeaderValue::from_str(value).expect("a UUID is a valid header value");
+                response.headers_mut().insert(X_REQUEST_ID, value);
+                response
+            })
+        })
+    }
 }
 
 /// The incoming id, when a trusted proxy sent exactly one well-formed UUID.
