@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::proto::Delivery;
+use super::server::RAW_STACK;
 
 /// One table row: one backend, one socket count.
 pub struct Row {
@@ -53,21 +54,24 @@ pub fn median(values: &[f64]) -> f64 {
     if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 }
 }
 
-/// The results table.
+/// The results table; *p99 / raw* is a row's p99 over the raw stack's at the same socket
+/// count in this run.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| backend | N sockets | rounds | p50 ms | p99 ms | max ms | commit ms | KiB/socket total \
-         | KiB/socket client | KiB/socket server |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+        "| backend | N sockets | rounds | p50 ms | p99 ms | p99 / raw | max ms | commit ms | KiB/socket total \
+         | KiB/socket client | KiB/socket server |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     for row in rows {
         let d = &row.delivery;
+        let raw = rows.iter().find(|raw| raw.backend == RAW_STACK && raw.sockets == row.sockets);
         out.push_str(&format!(
-            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
             row.backend,
             row.sockets,
             d.rounds,
             d.p50_ms,
             d.p99_ms,
+            raw.map_or(f64::NAN, |raw| d.p99_ms / raw.delivery.p99_ms),
             d.max_ms,
             median(&d.commit_ms),
             row.client_kib + row.server_kib,
