@@ -4,8 +4,9 @@
 //! `credential_cache` explains the rules).
 
 use std::collections::HashMap;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -143,9 +144,8 @@ impl Freshness {
         if !self.is_trusted() {
             return false;
         }
-        if self.change_file.as_ref().is_some_and(ChangeFile::moved) {
-            self.changed_all();
-            return false;
+        if let Some(file) = &self.change_file {
+            file.if_moved(|| self.changed_all());
         }
         let marks = self.marks.lock().expect("freshness lock");
         let latest = marks.by_account.get(&account_id).copied().unwrap_or(0).max(marks.floor);
@@ -155,47 +155,77 @@ impl Freshness {
 
 /// A file beside a SQLite database that grows by a byte per credential change made by any
 /// process on it; a process that sees its length move drops its cache.
+///
+/// The file is held open, so that the look every cached lookup takes is an `fstat`, not a
+/// path lookup (which cost about 2 % of the server's CPU on `GET whoami`). A file that
+/// was removed or replaced meanwhile (no links left) is opened again by its path, and that
+/// counts as a move.
 struct ChangeFile {
     path: PathBuf,
-    seen: Mutex<u64>,
+    seen: Mutex<Seen>,
+}
+
+struct Seen {
+    /// `None` while it cannot be opened (then every look opens it again).
+    file: Option<File>,
+    length: u64,
+}
+
+impl Seen {
+    /// The file's length now; `None` when it had to be opened again (it may have moved).
+    fn look(&mut self, path: &Path) -> Option<u64> {
+        let held = self.file.as_ref().and_then(|file| file.metadata().ok()).filter(|meta| meta.nlink() > 0);
+        if let Some(meta) = held {
+            return Some(meta.len());
+        }
+        self.file = open(path);
+        self.length = self.file.as_ref().and_then(|file| file.metadata().ok()).map_or(0, |meta| meta.len());
+        None
+    }
 }
 
 impl ChangeFile {
     fn new(path: PathBuf) -> ChangeFile {
-        let seen = Mutex::new(length(&path));
-        ChangeFile { path, seen }
+        let mut seen = Seen { file: None, length: 0 };
+        seen.look(&path);
+        ChangeFile { path, seen: Mutex::new(seen) }
     }
 
-    /// Whether another process changed something since the last look.
-    fn moved(&self) -> bool {
-        let now = length(&self.path);
+    /// Runs `then` when another process changed something since the last look, before
+    /// any other lookup may look (so none is answered from the cache in between).
+    fn if_moved(&self, then: impl FnOnce()) {
         let mut seen = self.seen.lock().expect("change file lock");
-        if *seen == now {
-            return false;
+        match seen.look(&self.path) {
+            Some(now) if now == seen.length => return,
+            Some(now) => seen.length = now,
+            None => {}
         }
-        *seen = now;
-        true
+        then();
     }
 
     /// Tells the other processes; this one's own change does not count as theirs unless
-    /// another's came in between.
+    /// another's came in between (or the file was replaced).
     fn bump(&self) {
         let mut seen = self.seen.lock().expect("change file lock");
-        let appended =
-            OpenOptions::new().create(true).append(true).open(&self.path).and_then(|mut f| f.write_all(b"."));
+        let before = seen.look(&self.path);
+        let appended = match seen.file.as_mut() {
+            Some(file) => file.write_all(b"."),
+            None => Err(std::io::Error::other("it cannot be opened")),
+        };
         if let Err(e) = appended {
             tracing::error!(path = %self.path.display(), error = %e, "cannot record a credential change for other processes");
             return;
         }
-        let now = length(&self.path);
-        if now == *seen + 1 {
-            *seen = now;
+        let mine = seen.length + 1;
+        if before == Some(seen.length) && seen.look(&self.path) == Some(mine) {
+            seen.length = mine;
         }
     }
 }
 
-fn length(path: &Path) -> u64 {
-    std::fs::metadata(path).map_or(0, |m| m.len())
+/// Opens (creating) the change file for appending.
+fn open(path: &Path) -> Option<File> {
+    OpenOptions::new().create(true).append(true).open(path).ok()
 }
 
 /// The change file of the SQLite database at `database`.

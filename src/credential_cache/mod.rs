@@ -222,4 +222,18 @@ mod tests {
         server.insert(key(1), ann, server.ticket(), 2);
         assert_eq!(server.get(&key(1)), Some(2));
     }
+
+    #[test]
+    fn a_change_file_removed_and_made_again_empties_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = change_file_of(&dir.path().join("db.sqlite"));
+        let server =
+            CredentialCache::new(10, Arc::new(Freshness::new(false, Some(file.clone()))), CacheCounters::default());
+        server.insert(key(1), Uuid::now_v7(), server.ticket(), 1);
+        assert_eq!(server.get(&key(1)), Some(1));
+        std::fs::remove_file(&file).unwrap();
+        // A process started after the removal makes a new file, which the server's open one is not.
+        Freshness::new(false, Some(file)).changed(Uuid::now_v7());
+        assert_eq!(server.get(&key(1)), None, "the server looks at the file by its path again");
+    }
 }

@@ -6,6 +6,7 @@
 //! same-origin pages — skip it, since it copies its configuration on every request, and get
 //! only its `Vary`, which keeps a cache from serving one origin's answer to another.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -44,19 +45,20 @@ impl CorsWhenAsked {
     }
 }
 
-impl<S: Clone> Layer<S> for CorsWhenAsked {
+impl<S> Layer<S> for CorsWhenAsked {
     type Service = Asked<S>;
 
     fn layer(&self, inner: S) -> Asked<S> {
-        Asked { cors: self.cors.layer(inner.clone()), plain: inner }
+        Asked { cors: Arc::new(self.cors.clone()), inner }
     }
 }
 
-/// [`CorsWhenAsked`] around a service.
+/// [`CorsWhenAsked`] around a service. The CORS configuration is shared, not copied with
+/// the service (hyper clones the service for every request).
 #[derive(Clone)]
 pub struct Asked<S> {
-    cors: Cors<S>,
-    plain: S,
+    cors: Arc<CorsLayer>,
+    inner: S,
 }
 
 type WithVary<F> = MapOk<F, fn(Response) -> Response>;
@@ -70,17 +72,17 @@ where
     type Future = Either<<Cors<S> as Service<Request>>::Future, WithVary<S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        match self.plain.poll_ready(cx) {
-            Poll::Ready(Ok(())) => self.cors.poll_ready(cx),
-            other => other,
-        }
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
         if request.headers().contains_key(ORIGIN) {
-            Either::Left(self.cors.call(request))
+            // The inner service that was made ready goes into the CORS service; a clone stays.
+            let clone = self.inner.clone();
+            let ready = std::mem::replace(&mut self.inner, clone);
+            Either::Left(self.cors.layer(ready).call(request))
         } else {
-            Either::Right(self.plain.call(request).map_ok(with_vary as fn(Response) -> Response))
+            Either::Right(self.inner.call(request).map_ok(with_vary as fn(Response) -> Response))
         }
     }
 }

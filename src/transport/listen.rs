@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
+use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -116,7 +116,7 @@ impl AsyncWrite for Counted {
 /// Serves `api` on `listener` until its shutdown begins, then lets open requests finish.
 pub async fn serve(listener: TcpListener, api: Arc<Api>) {
     let config = &api.env.config.server;
-    let router: Router = super::router(api.clone());
+    let service = super::service(api.clone());
     let shutdown = api.shutdown.clone();
     let caps = Caps::new(config.max_connections, config.max_connections_per_ip);
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -141,7 +141,8 @@ pub async fn serve(listener: TcpListener, api: Arc<Api>) {
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(Counted { stream, _place: place });
         let service =
-            TowerToHyperService::new(router.clone().map_request(move |mut request: hyper::Request<Incoming>| {
+            TowerToHyperService::new(service.clone().map_request(move |request: hyper::Request<Incoming>| {
+                let mut request = request.map(Body::new);
                 request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                 request
             }));

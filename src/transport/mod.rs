@@ -41,13 +41,32 @@ use axum::Router;
 use axum::http::HeaderValue;
 use axum::http::header::{CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};
 use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::set_header::SetResponseHeader;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::rpc::Api;
 
-pub fn router(api: Arc<Api>) -> Router {
+/// The routes inside every layer: what [`service`] returns, as a type.
+pub type Service =
+    request_id::Assigning<cors::Asked<SetResponseHeader<SetResponseHeader<Router, HeaderValue>, HeaderValue>>>;
+
+/// The routes, inside the layers every response goes through. The layers wrap the router
+/// as a whole: axum's `Router::layer` would wrap each route in each layer and box it again,
+/// and every box is cloned on every request (about 4 % of the server's CPU on `GET
+/// whoami`, measured with `perf`); around the router, a request clones none of them.
+pub fn service(api: Arc<Api>) -> Service {
     let cors = cors::CorsWhenAsked::new(&api.env.config.server);
     let request_id = request_id::AssignRequestId::new(&api.env.config.server.trusted_proxies);
+    ServiceBuilder::new()
+        .layer(request_id)
+        .layer(cors)
+        .layer(SetResponseHeaderLayer::if_not_present(CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .service(routes(api))
+}
+
+fn routes(api: Arc<Api>) -> Router {
     Router::new()
         .route("/rpc", post(http::post_rpc))
         .route("/rpc/{method}", get(http::get_rpc))
@@ -59,8 +78,4 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/index.html", get(console::index))
         .route("/assets/{file}", get(console::asset))
         .with_state(api)
-        .layer(SetResponseHeaderLayer::overriding(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::if_not_present(CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .layer(cors)
-        .layer(request_id)
 }
