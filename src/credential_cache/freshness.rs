@@ -159,7 +159,8 @@ impl Freshness {
 /// The file is held open, so that the look every cached lookup takes is an `fstat`, not a
 /// path lookup (which cost about 2 % of the server's CPU on `GET whoami`). A file that
 /// was removed or replaced meanwhile (no links left) is opened again by its path, and that
-/// counts as a move.
+/// counts as a move; so does every look while it cannot be opened at all, so the cache is
+/// not used while another process's change could go unseen.
 struct ChangeFile {
     path: PathBuf,
     seen: Mutex<Seen>,

@@ -236,4 +236,13 @@ mod tests {
         Freshness::new(false, Some(file)).changed(Uuid::now_v7());
         assert_eq!(server.get(&key(1)), None, "the server looks at the file by its path again");
     }
+
+    #[test]
+    fn a_change_file_that_cannot_be_opened_keeps_the_cache_unused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = change_file_of(&dir.path().join("no such directory").join("db.sqlite"));
+        let server = CredentialCache::new(10, Arc::new(Freshness::new(false, Some(file))), CacheCounters::default());
+        server.insert(key(1), Uuid::now_v7(), server.ticket(), 1);
+        assert_eq!(server.get(&key(1)), None, "another process's change could go unseen");
+    }
 }
