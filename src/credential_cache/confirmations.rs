@@ -9,11 +9,12 @@
 //! listener found there hears the change) and waits for each one's acknowledgement.
 //!
 //! An instance that does not acknowledge (cut off, stalled) is waited for until its lease
-//! (`credential_cache::LEASE`) must have run out: it stops answering from its cache within the lease of its
-//! last proof of life, which came before this wait began. When this process cannot hear
-//! acknowledgements at all (the command line; a server whose own listener is down), it
-//! waits that long whenever another listener is connected. Either way the wait is bounded
-//! by the lease plus a small margin, and the common case is one round trip.
+//! (`credential_cache::LEASE`) must have run out: it stops answering from its cache within
+//! the lease of its last proof of life, which came before this wait began. When this
+//! process cannot hear acknowledgements at all (the command line; a server whose own
+//! listener is down), it waits that long whenever another listener is connected. Either way
+//! the wait is bounded by the lease plus a small margin, and the common case is one round
+//! trip.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

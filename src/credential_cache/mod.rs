@@ -12,17 +12,20 @@
 //!   counter) before it reads the database, and its entry is used only while no change to
 //!   its account has a higher number. So a read that raced a change is never used, however
 //!   the two interleave.
-//! - Across PostgreSQL instances the change also travels on [`PG_CHANNEL`] (sent inside
-//!   the changing transaction, so delivered only on commit), and the changing call answers
-//!   only once every other instance has acknowledged it ([`CredentialChanges::made_known`]), so there too the
-//!   very next call is refused. The cache is trusted only on a short lease ([`LEASE`]) that
-//!   the listener renews each time it proves its connection alive ([`Freshness::alive`],
-//!   about every second): while the listener is disconnected, or silently cut off, the
-//!   cache is not used; on reconnecting it drops everything it read before. An instance
-//!   that does not acknowledge is waited for until its lease has run out.
+//! - Across PostgreSQL instances the change also travels on [`PG_CHANNEL`] (sent inside the
+//!   changing transaction, so delivered only on commit), and the changing call answers only
+//!   once every other instance has acknowledged it ([`CredentialChanges::made_known`]), so
+//!   there too the very next call is refused. The cache is trusted only on a short lease
+//!   ([`LEASE`]) that the listener renews each time it proves its connection alive
+//!   ([`Freshness::alive`], about every second): while the listener is disconnected, or
+//!   silently cut off, the cache is not used; on reconnecting it drops everything it read
+//!   before. An instance that does not acknowledge is waited for until its lease has run
+//!   out.
 //! - With SQLite, other processes on the same file (the command line, a second server)
 //!   cannot be heard; each bumps a *change file* beside the database (one byte appended per
-//!   change), and every lookup compares its length (one `stat`) with the last seen.
+//!   change), and every lookup compares its length with the last seen (one `fstat`: the
+//!   file is held open; a removed or replaced file, or one that cannot be opened, counts
+//!   as a change).
 //! - Expiry is never cached: the caller checks the credential's and permits' expiry
 //!   against the clock on every call ([`CredentialCache::get`] hands back the value; the
 //!   auth layer decides).

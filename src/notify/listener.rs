@@ -7,17 +7,17 @@
 //! too: after every gap, before waking anyone, it has the credentials of the local sockets
 //! checked again (`after_gap`), so no push reaches a socket whose credential ended.
 //!
-//! On [`credential_cache::PG_CHANNEL`] it drops what this instance's credential cache
-//! holds of the account named by another instance and acknowledges it on
+//! On [`credential_cache::PG_CHANNEL`] it drops what this instance's credential cache holds
+//! of the account named by another instance and acknowledges it on
 //! [`credential_cache::PG_ACK_CHANNEL`], on which it also collects the acknowledgements of
 //! this instance's own changes (their calls wait for them). It is named in
 //! `pg_stat_activity` ([`credential_cache::listener_name`]) only once it listens, which is
-//! how a changing instance knows whom to wait for. The cache is trusted only while the listener is known to be
-//! connected: about every second it asks its connection a trivial query, and each answer
-//! renews the cache's lease (`credential_cache::LEASE`); a connection that fails, or stops
-//! answering (a network cut sends no error), loses it at once or within the lease, and on
-//! reconnecting everything the cache held is dropped, since changes made meanwhile went
-//! unheard.
+//! how a changing instance knows whom to wait for. The cache is trusted only while the
+//! listener is known to be connected: about every second it asks its connection a trivial
+//! query, and each answer renews the cache's lease (`credential_cache::LEASE`); a
+//! connection that fails, or stops answering (a network cut sends no error), loses it at
+//! once or within the lease, and on reconnecting everything the cache held is dropped,
+//! since changes made meanwhile went unheard.
 
 use std::sync::Arc;
 use std::time::Duration;

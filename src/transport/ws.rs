@@ -4,8 +4,9 @@
 //! Each message is a body as POST takes it (a call or a batch), with a correlation id of
 //! its own (its calls' `request_id`; the upgrade's `X-Request-Id` names only the upgrade).
 //! Calls on one socket run concurrently, at most [`MAX_IN_FLIGHT`] at a time; past that the
-//! socket stops reading, which slows only this socket. Answers and pushed notifications share one bounded queue
-//! (`websocket.outbound_queue`) to one writer; pings and close frames jump the queue.
+//! socket stops reading, which slows only this socket. Answers and pushed notifications
+//! share one bounded queue (`websocket.outbound_queue`) to one writer; pings and close
+//! frames jump the queue.
 //!
 //! A socket closes with 1001 on shutdown (after finishing its calls), 4001 when the
 //! session or token that opened it is revoked (after a `session_revoked` message), 4002
